@@ -1,0 +1,178 @@
+"""Embedding cache: CLIP image features per (backbone identity, dataset identity, file list), in atomic shards.
+
+Layout: ``<cache_dir>/features/<backbone key>/<dataset name>-<file-list hash>/shard-NNNNN-<shard key>.pt``
+plus ``manifest.json``. Each shard is written atomically, so a run killed at any moment resumes without
+redoing finished shards; batches never cross a shard, so a resumed run ends with identical features.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .atomic import atomic_path, write_json_atomic
+from .backbone import Backbone, default_cache_dir
+from .datasets import Dataset
+from .errors import ConfigError, DatasetError
+
+CACHE_FORMAT = 1
+DEFAULT_SHARD_SIZE = 512
+
+
+@dataclass
+class ImageFeatures:
+    """Cached features of a dataset's readable images and the record of the skipped ones."""
+
+    features: torch.Tensor              # (n_kept, d) raw CLIP image features, float32
+    kept: np.ndarray                    # indices into the dataset of the rows of ``features``
+    skipped: dict[str, str]             # relative path -> why it could not be read
+    location: Path
+    backbone: dict = field(repr=False)
+    dataset: dict = field(repr=False)
+
+    def apply_to(self, dataset: Dataset) -> Dataset:
+        """The dataset restricted to the images that have features (labels follow)."""
+        return dataset.subset(self.kept) if self.skipped else dataset
+
+
+def cache_folder(backbone: Backbone, dataset: Dataset, cache_dir: Path | str | None = None) -> Path:
+    """Where the features of this backbone on this dataset's file list live."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    files_hash = dataset.identity()["files_sha256"][:16]
+    return root / "features" / backbone.key / f"{dataset.name}-{files_hash}"
+
+
+def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str | None = None,
+                   batch_size: int = 64, num_workers: int = 0, on_error: str = "raise",
+                   shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True) -> ImageFeatures:
+    """Features for every image of ``dataset``, computed once and then read from the cache.
+
+    ``on_error="skip"`` leaves unreadable images out and records them in the manifest; apply
+    ``result.apply_to(dataset)`` so the labels match the feature rows.
+    """
+    if not isinstance(shard_size, int) or shard_size < 1:
+        raise ConfigError(f"shard_size={shard_size!r} must be a positive integer")
+    if on_error not in ("raise", "skip"):
+        raise ConfigError(f"on_error={on_error!r} is not allowed: use 'raise' or 'skip'")
+    folder = cache_folder(backbone, dataset, cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    relative = dataset.file_list()
+    shards = [range(i, min(i + shard_size, len(relative))) for i in range(0, len(relative), shard_size)]
+    names = [_shard_name(number, _shard_key(dataset, shard)) for number, shard in enumerate(shards)]
+    missing = [number for number, name in enumerate(names) if not (folder / name).is_file()]
+    _remove_stale_shards(folder, set(names))
+
+    if missing:
+        done = len(relative) - sum(len(shards[n]) for n in missing)
+        bar = tqdm(total=len(relative), initial=done, unit="img", disable=not progress,
+                   desc=f"caching {dataset.name} with {backbone.name}")
+        with bar:
+            _compute_shards(backbone, dataset, folder, shards, names, missing, batch_size, num_workers,
+                            on_error, bar)
+
+    features, kept, skipped = [], [], {}
+    for number, name in enumerate(names):
+        shard = _read_shard(folder / name)
+        if shard["skipped"] and on_error == "raise":
+            path, reason = next(iter(shard["skipped"].items()))
+            raise DatasetError(f"cannot read image {dataset.root / path}: {reason} (recorded by an earlier run "
+                               f"with on_error='skip' in {folder}). Fix the file or pass on_error='skip'")
+        features.append(shard["features"])
+        kept.append(np.asarray(shard["kept"], dtype=np.int64) + shards[number].start)
+        skipped.update(shard["skipped"])
+    result = ImageFeatures(
+        features=torch.cat(features) if features else torch.empty(0, backbone.embed_dim),
+        kept=np.concatenate(kept) if kept else np.empty(0, dtype=np.int64), skipped=skipped,
+        location=folder, backbone=backbone.identity(), dataset=dataset.identity())
+    _write_manifest(folder, result, shard_size, names)
+    return result
+
+
+def _compute_shards(backbone: Backbone, dataset: Dataset, folder: Path, shards: list[range], names: list[str],
+                    missing: list[int], batch_size: int, num_workers: int, on_error: str, bar: tqdm) -> None:
+    """Run the missing shards through one DataLoader whose batches stay inside a shard; save each when full."""
+    batches, owner = [], []
+    for number in missing:
+        shard = shards[number]
+        for start in range(shard.start, shard.stop, batch_size):
+            batches.append(list(range(start, min(start + batch_size, shard.stop))))
+            owner.append(number)
+    remaining = {number: len(shards[number]) for number in missing}
+    pending: dict[int, dict] = {number: {"features": [], "kept": [], "skipped": {}} for number in missing}
+    paths = list(dataset.image_paths)
+    relative = dataset.file_list()
+    stream = backbone.iter_image_batches(paths, batch_size=batch_size, num_workers=num_workers,
+                                         on_error=on_error, progress=False, batches=batches)
+    for batch, number, (good, features, failures) in zip(batches, owner, stream):
+        part = pending[number]
+        part["features"].append(features)
+        part["kept"].extend(int(i) - shards[number].start for i in good)
+        part["skipped"].update({relative[i]: reason for i, reason in failures.items()})
+        remaining[number] -= len(batch)
+        bar.update(len(batch))
+        if remaining[number] == 0:
+            shard = pending.pop(number)
+            with atomic_path(folder / names[number]) as tmp:
+                torch.save({"format": CACHE_FORMAT,
+                            "features": torch.cat(shard["features"]) if shard["features"]
+                            else torch.empty(0, backbone.embed_dim),
+                            "kept": shard["kept"], "skipped": shard["skipped"]}, tmp)
+
+
+def _shard_key(dataset: Dataset, shard: range) -> str:
+    """Hash of the shard's files (relative path, size, modification time): a changed file invalidates its shard."""
+    digest = hashlib.sha256(f"format={CACHE_FORMAT};start={shard.start}".encode())
+    relative = dataset.file_list()
+    for index in shard:
+        stat = Path(dataset.image_paths[index]).stat() if Path(dataset.image_paths[index]).exists() else None
+        stamp = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "missing"
+        digest.update(f"\n{relative[index]}\t{stamp}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _shard_name(number: int, key: str) -> str:
+    return f"shard-{number:05d}-{key}.pt"
+
+
+def _read_shard(path: Path) -> dict:
+    """Load one shard; a corrupt file is removed with a message saying a rerun recomputes it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001
+        path.unlink(missing_ok=True)
+        raise DatasetError(f"cache shard {path} was unreadable ({error}) and has been removed: run again to "
+                           "recompute it") from None
+
+
+def _remove_stale_shards(folder: Path, current: set[str]) -> None:
+    """Delete shards of older file versions (their keys no longer match) and orphaned temp files."""
+    for path in folder.glob("shard-*.pt"):
+        if path.name not in current:
+            path.unlink(missing_ok=True)
+    for path in folder.glob(".shard-*.tmp"):
+        if time.time() - path.stat().st_mtime > 60:  # a temp file of a killed run
+            path.unlink(missing_ok=True)
+
+
+def _write_manifest(folder: Path, result: ImageFeatures, shard_size: int, names: Sequence[str]) -> None:
+    """Record what the cache holds: identities, skipped files, shards."""
+    manifest = {"format": CACHE_FORMAT, "backbone": result.backbone, "dataset": result.dataset,
+                "n_images": int(result.dataset["n_images"]), "n_features": int(len(result.features)),
+                "skipped": result.skipped, "shard_size": shard_size, "shards": list(names)}
+    if result.backbone.get("random_weights"):
+        manifest["warning"] = "random weights: pipeline check, not a result"
+    path = folder / "manifest.json"
+    if path.is_file():
+        try:
+            if json.loads(path.read_text()) == json.loads(json.dumps(manifest, default=str)):
+                return
+        except (OSError, json.JSONDecodeError):
+            pass
+    write_json_atomic(path, manifest)

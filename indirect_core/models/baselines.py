@@ -1,0 +1,253 @@
+"""The paper's baselines, each an estimator with InDiReCT's contract and a ``random_state``.
+
+Defaults follow the authors' code (see docs/PROTOCOL.md); ``normalize=True`` switches on the fix for
+their normalisation mismatch (unit-norm image inputs and outputs), which changes numbers.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA as SklearnPCA
+
+from ..errors import ConfigError, NotApplicableError
+from ._base import Reducer, as_features, check_n_components, encode_labels, l2_normalize
+from ._patience import fit_with_patience
+
+
+def _seed(random_state: int | None) -> int:
+    return 0 if random_state is None else int(random_state)
+
+
+class RandomEmbedding(Reducer):
+    """Lower bound: a random unit vector per image, ignoring the image entirely."""
+
+    fit_input = "none"
+    display_name = "Random"
+
+    def __init__(self, n_components: int = 128, random_state: int | None = 0) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit(self, features: Any = None, labels: Any = None) -> "RandomEmbedding":
+        check_n_components(self.n_components)
+        self.fitted_ = True
+        return self
+
+    def transform(self, image_features: Any) -> torch.Tensor:
+        self._check_fitted()
+        n = len(as_features(image_features, "image_features"))
+        generator = torch.Generator().manual_seed(_seed(self.random_state))
+        return l2_normalize(torch.randn(n, self.n_components, generator=generator))
+
+
+class CLIPFeatures(Reducer):
+    """The CLIP image features themselves (full dimension); raw by default, as the authors evaluated them."""
+
+    fit_input = "none"
+    display_name = "CLIP"
+
+    def __init__(self, n_components: int | None = None, random_state: int | None = 0,
+                 normalize: bool = False) -> None:
+        self.n_components = n_components  # ignored: CLIP keeps all d dimensions
+        self.random_state = random_state
+        self.normalize = normalize
+
+    def fit(self, features: Any = None, labels: Any = None) -> "CLIPFeatures":
+        self.fitted_ = True
+        return self
+
+    def transform(self, image_features: Any) -> torch.Tensor:
+        self._check_fitted()
+        features = as_features(image_features, "image_features").clone()
+        return l2_normalize(features) if self.normalize else features
+
+
+class RandomTransform(Reducer):
+    """A random projection U ~ N(0, 0.1) of the normalised features, renormalised (InDiReCT without fitting)."""
+
+    display_name = "Rand. transform"
+
+    def __init__(self, n_components: int = 128, random_state: int | None = 0) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit(self, text_features: Any, labels: Any = None) -> "RandomTransform":
+        dim = as_features(text_features, "text_features").shape[1]
+        check_n_components(self.n_components, dim)
+        generator = torch.Generator().manual_seed(_seed(self.random_state))
+        self.components_ = torch.normal(0.0, 0.1, (self.n_components, dim), generator=generator)
+        return self
+
+    def transform(self, image_features: Any) -> torch.Tensor:
+        self._check_fitted()
+        features = as_features(image_features, "image_features")
+        return l2_normalize(l2_normalize(features) @ self.components_.T)
+
+
+class PCA(Reducer):
+    """scikit-learn PCA fitted on the prompt features, applied to image features.
+
+    With fewer prompts than ``n_components`` the authors' PCA failed (NaN in their tables):
+    ``too_few_prompts="fail"`` (default) raises NotApplicableError, ``"truncate"`` keeps min(prompts, k) components.
+    """
+
+    display_name = "PCA"
+
+    def __init__(self, n_components: int = 128, random_state: int | None = 0, normalize: bool = False,
+                 too_few_prompts: str = "fail") -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+        self.normalize = normalize
+        self.too_few_prompts = too_few_prompts
+
+    def fit(self, text_features: Any, labels: Any = None) -> "PCA":
+        if self.too_few_prompts not in ("fail", "truncate"):
+            raise ConfigError(f"too_few_prompts={self.too_few_prompts!r}: use 'fail' or 'truncate'")
+        texts = l2_normalize(as_features(text_features, "text_features"))
+        check_n_components(self.n_components, texts.shape[1])
+        k = self.n_components
+        if len(texts) < k:
+            if self.too_few_prompts == "fail":
+                raise NotApplicableError(f"PCA with n_components={k} needs at least {k} prompts, got {len(texts)} "
+                                         "(the paper's 'PCA failed'); pass too_few_prompts='truncate' to keep "
+                                         f"{len(texts)} components instead")
+            k = len(texts)
+        self.pca_ = SklearnPCA(n_components=k, svd_solver="full", random_state=_seed(self.random_state))
+        self.pca_.fit(texts.double().numpy())
+        self.components_ = torch.as_tensor(self.pca_.components_, dtype=torch.float32)
+        return self
+
+    def transform(self, image_features: Any) -> torch.Tensor:
+        self._check_fitted()
+        features = as_features(image_features, "image_features")
+        if self.normalize:
+            features = l2_normalize(features)
+        reduced = torch.as_tensor(self.pca_.transform(features.double().numpy()), dtype=torch.float32)
+        return l2_normalize(reduced) if self.normalize else reduced
+
+
+class _AutoencoderBase(Reducer):
+    """Shared fit/transform of the (linear) autoencoders: SSE on unit text features, the authors' Adam loop."""
+
+    weight_decay = 0.0
+
+    def __init__(self, n_components: int = 128, random_state: int | None = 0, normalize: bool = False,
+                 lr: float = 0.01, patience: int = 100, max_iter: int | None = 100_000,
+                 progress: bool = False) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+        self.normalize = normalize
+        self.lr = lr
+        self.patience = patience
+        self.max_iter = max_iter
+        self.progress = progress
+
+    def _build(self, dim: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        raise NotImplementedError
+
+    def fit(self, text_features: Any, labels: Any = None) -> "_AutoencoderBase":
+        texts = l2_normalize(as_features(text_features, "text_features"))
+        check_n_components(self.n_components, texts.shape[1])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_seed(self.random_state))
+            encoder, decoder = self._build(texts.shape[1])
+
+        def loss() -> torch.Tensor:
+            return ((decoder(encoder(texts)) - texts) ** 2).sum()
+
+        result = fit_with_patience(list(encoder.parameters()) + list(decoder.parameters()), loss,
+                                   snapshot=lambda: copy.deepcopy(encoder), lr=self.lr, patience=self.patience,
+                                   weight_decay=self.weight_decay, max_iter=self.max_iter,
+                                   progress=self.progress, desc=self.display_name)
+        self.encoder_ = result.best_state.eval().requires_grad_(False)
+        self.loss_, self.n_iter_, self.loss_curve_ = result.best_loss, result.n_iter, result.loss_curve
+        return self
+
+    def transform(self, image_features: Any) -> torch.Tensor:
+        self._check_fitted()
+        features = as_features(image_features, "image_features")
+        if self.normalize:
+            features = l2_normalize(features)
+        with torch.no_grad():
+            reduced = self.encoder_(features)
+        return l2_normalize(reduced) if self.normalize else reduced
+
+
+class LinearAutoencoder(_AutoencoderBase):
+    """Linear encoder/decoder with bias, SSE loss on the prompt features (the paper's LAE)."""
+
+    display_name = "LAE"
+
+    def _build(self, dim: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        return torch.nn.Linear(dim, self.n_components), torch.nn.Linear(self.n_components, dim)
+
+
+class Autoencoder(_AutoencoderBase):
+    """One hidden layer of 512 with LeakyReLU each side, weight decay 1e-2 (the paper's AE)."""
+
+    display_name = "AE"
+    weight_decay = 1e-2
+    hidden = 512
+
+    def _build(self, dim: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        encoder = torch.nn.Sequential(torch.nn.Linear(dim, self.hidden), torch.nn.LeakyReLU(),
+                                      torch.nn.Linear(self.hidden, self.n_components))
+        decoder = torch.nn.Sequential(torch.nn.Linear(self.n_components, self.hidden), torch.nn.LeakyReLU(),
+                                      torch.nn.Linear(self.hidden, dim))
+        return encoder, decoder
+
+
+class Oracle(Reducer):
+    """Supervised upper bound: NormalizedSoftmax trained on the evaluation images and their labels.
+
+    ``scale`` multiplies the cosine logits; the authors used none (1.0), so logits lie in [−1, 1].
+    """
+
+    fit_input = "image_labels"
+    display_name = "Oracle"
+
+    def __init__(self, n_components: int = 128, random_state: int | None = 0, scale: float = 1.0,
+                 lr: float = 0.01, patience: int = 100, max_iter: int | None = 100_000,
+                 progress: bool = False) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+        self.scale = scale
+        self.lr = lr
+        self.patience = patience
+        self.max_iter = max_iter
+        self.progress = progress
+
+    def fit(self, image_features: Any, labels: Any = None) -> "Oracle":
+        if labels is None:
+            raise ConfigError("Oracle.fit needs the labels of the images: fit(image_features, labels)")
+        features = l2_normalize(as_features(image_features, "image_features"))
+        if len(labels) != len(features):
+            raise ConfigError(f"Oracle.fit got {len(features)} images but {len(labels)} labels")
+        check_n_components(self.n_components, features.shape[1])
+        classes, codes = encode_labels(labels)
+        generator = torch.Generator().manual_seed(_seed(self.random_state))
+        weights = torch.normal(0.0, 0.1, (self.n_components, features.shape[1]), generator=generator)
+        proxies = torch.normal(0.0, 0.1, (len(classes), self.n_components), generator=generator)
+        weights.requires_grad_(True)
+        proxies.requires_grad_(True)
+        cross_entropy = torch.nn.CrossEntropyLoss()
+
+        def loss() -> torch.Tensor:
+            logits = l2_normalize(features @ weights.T) @ l2_normalize(proxies).T
+            return cross_entropy(self.scale * logits, codes)
+
+        result = fit_with_patience([weights, proxies], loss, snapshot=lambda: weights.detach().clone(),
+                                   lr=self.lr, patience=self.patience, max_iter=self.max_iter,
+                                   progress=self.progress, desc="Oracle")
+        self.components_ = result.best_state
+        self.classes_ = classes
+        self.loss_, self.n_iter_, self.loss_curve_ = result.best_loss, result.n_iter, result.loss_curve
+        return self
+
+    def transform(self, image_features: Any) -> torch.Tensor:
+        self._check_fitted()
+        features = as_features(image_features, "image_features")
+        return l2_normalize(l2_normalize(features) @ self.components_.T)

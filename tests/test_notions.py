@@ -1,0 +1,98 @@
+"""Notions: validation, prompts, the built-in synthetic-shapes notions, registry and word files."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from indirect_core import notions as nt
+from indirect_core.datasets import Dataset
+from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.synthetic_shapes import DRAWN_SHAPES, OBJECT_COLOURS, SHAPE_VOCABULARY
+
+
+def _dataset(tmp_path, column="colour", values=("red", "blue")) -> Dataset:
+    paths = tuple(tmp_path / f"{i}.png" for i in range(len(values)))
+    return Dataset("toy", tmp_path, paths, pd.DataFrame({column: list(values)}))
+
+
+def test_builtin_synthetic_notions():
+    names = [n.name for n in nt.notions_for("synthetic-shapes")]
+    assert names[:3] == ["shape", "object colour", "background colour"]
+    shape = nt.get_notion("synthetic-shapes", "shape")
+    assert shape.label_column == "shape" and shape.words == tuple(SHAPE_VOCABULARY)
+    assert shape.prompts[0] == "a photo of a circle" and len(shape.prompts) >= 20
+    colour = nt.get_notion("synthetic-shapes", "object colour")
+    assert colour.prompts[:3] == ["a aqua shape", "a black shape", "a blue shape"]
+    assert len(colour.words) == 17 and colour.words[4:6] == ("green", "gray") and colour.words[-1] == "yellow"
+    background = nt.get_notion("synthetic-shapes", "background colour")
+    assert background.label_column == "background_colour"
+    assert background.prompts[-1] == "a shape in front of a yellow background"
+    # Every drawn label value is among the prompt words, so a label maps to a prompt.
+    assert set(DRAWN_SHAPES) <= set(shape.words) and set(OBJECT_COLOURS) <= set(colour.words)
+
+
+def test_get_notion_unknown_lists_known():
+    with pytest.raises(ConfigError) as info:
+        nt.get_notion("synthetic-shapes", "texture")
+    message = str(info.value)
+    assert "'texture'" in message and "'shape'" in message and "'background colour'" in message
+    with pytest.raises(ConfigError, match="no-such-dataset"):
+        nt.get_notion("no-such-dataset", "shape")
+
+
+def test_template_and_word_validation():
+    with pytest.raises(ConfigError) as info:
+        nt.Notion("n", "d", "c", "a photo of a thing", ("x",))
+    assert "'a photo of a thing'" in str(info.value) and "a photo of a {}" in str(info.value)
+    with pytest.raises(ConfigError, match=r"\{\} and \{\}"):
+        nt.Notion("n", "d", "c", "{} and {}", ("x",))
+    with pytest.raises(ConfigError, match=r"\{name\}"):
+        nt.Notion("n", "d", "c", "a {} in {name}", ("x",))
+    with pytest.raises(ConfigError, match="empty prompt list for notion 'n'"):
+        nt.Notion("n", "d", "c", "a {}", ())
+    with pytest.raises(ConfigError, match="invalid prompt word"):
+        nt.Notion("n", "d", "c", "a {}", ("x", "  "))
+    with pytest.raises(ConfigError, match="single string"):
+        nt.Notion("n", "d", "c", "a {}", "red")
+
+
+def test_prompts_dedupe_and_with_prompts():
+    notion = nt.Notion("c", "d", "colour", "a {} thing", ["red", "blue", "red"])
+    assert notion.words == ("red", "blue", "red")  # list converted to tuple
+    assert notion.prompts == ["a red thing", "a blue thing"]
+    custom = notion.with_prompts(template="something {}")
+    assert custom.prompts == ["something red", "something blue"] and custom.words == notion.words
+    assert notion.with_prompts(words=["green"]).prompts == ["a green thing"]
+    with pytest.raises(ConfigError, match="'oops'"):
+        notion.with_prompts(template="oops")
+    with pytest.raises(ConfigError, match="empty prompt list"):
+        notion.with_prompts(words=[])
+
+
+def test_labels_from_dataset(tmp_path):
+    data = _dataset(tmp_path)
+    notion = nt.notion_from_words("toy", "colour", "a {} thing", ["red", "blue"])
+    labels = notion.labels(data)
+    assert isinstance(labels, np.ndarray) and labels.dtype.kind == "U"
+    assert labels.tolist() == ["red", "blue"]
+    with pytest.raises(DatasetError) as info:
+        nt.notion_from_words("toy", "shape", "a {}", ["x"]).labels(data)
+    assert "'shape'" in str(info.value) and "colour" in str(info.value)
+
+
+def test_register_user_notion():
+    notion = nt.notion_from_words("my-photos", "style", "a {} photo", ["vintage", "modern"], register=True)
+    assert notion.name == "style"
+    assert nt.get_notion("my-photos", "style") is notion
+    assert nt.notions_for("my-photos") == [notion]
+
+
+def test_read_word_file(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("# colours\nred\n\n  dark blue  # a comment\nyellow\n", encoding="utf-8")
+    assert nt.read_word_file(words) == ["red", "dark blue", "yellow"]
+    with pytest.raises(DatasetError, match="nothing.txt"):
+        nt.read_word_file(tmp_path / "nothing.txt")
+    (tmp_path / "blank.txt").write_text("# only comments\n\n")
+    with pytest.raises(DatasetError, match="blank.txt"):
+        nt.read_word_file(tmp_path / "blank.txt")
