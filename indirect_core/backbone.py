@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import socket
 import sys
@@ -251,8 +252,10 @@ def random_clip_checkpoint(architecture: str = "random-tiny", cache_dir: Path | 
         torch.manual_seed(seed)
         model = clip.model.CLIP(**RANDOM_ARCHITECTURES[architecture])
     clip.model.convert_weights(model)  # store fp16 like OpenAI's checkpoints
+    buffer = io.BytesIO()  # saved via a buffer: torch.save names the archive after the file, which is a temp name
+    torch.save(model.state_dict(), buffer)
     with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+        tmp.write_bytes(buffer.getvalue())
     return path
 
 
@@ -276,7 +279,7 @@ def load_backbone(spec: str = "auto", device: str = "cpu", cache_dir: Path | Non
     if Path(spec).expanduser().is_file():
         path = Path(spec).expanduser()
         return _load_path(path, path.name, device, random_weights=False)
-    if os.sep in spec or spec.endswith((".pt", ".pth", ".bin")):
+    if spec.endswith((".pt", ".pth", ".bin")) or spec.startswith(("/", "./", "../", "~")):
         raise BackboneError(f"checkpoint file {spec} does not exist: check the path")
     raise BackboneError(f"unknown backbone {spec!r}: use one of {clip.available_models()}, a path to a "
                         f"CLIP checkpoint, {list(RANDOM_ARCHITECTURES)}, or 'auto'")

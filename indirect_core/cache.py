@@ -45,7 +45,9 @@ class ImageFeatures:
 def cache_folder(backbone: Backbone, dataset: Dataset, cache_dir: Path | str | None = None) -> Path:
     """Where the features of this backbone on this dataset's file list live."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    files_hash = dataset.identity()["files_sha256"][:16]
+    # The folder follows the list of files; each shard's key follows its files' sizes and modification times,
+    # so an edited image invalidates only its own shard.
+    files_hash = hashlib.sha256("\n".join(dataset.file_list()).encode()).hexdigest()[:16]
     return root / "features" / backbone.key / f"{dataset.name}-{files_hash}"
 
 
