@@ -14,29 +14,37 @@ from .cache import image_features
 from .datasets import load_dataset
 from .errors import ConfigError
 from .experiment import DEFAULT_MODELS, run_notion, summarize
-from .notions import get_notion, notions_for
+from .notions import Notion, get_notion, notions_for
 from .provenance import provenance
 from .tables import to_latex, to_markdown
 
 
-def run_report(dataset: str = "synthetic-shapes", backbone: str = "auto", notions: Sequence[str] | None = None,
+def run_report(dataset: str = "synthetic-shapes", backbone: str = "auto",
+               notions: Sequence[str | Notion] | None = None,
                models: Iterable[str] = DEFAULT_MODELS, seeds: Iterable[int] = range(5), n_components: int = 128,
                out: str | Path | None = None, data_root: str | Path | None = None,
                cache_dir: str | Path | None = None, device: str = "cpu", batch_size: int = 64,
                num_workers: int = 0, on_error: str = "raise", dataset_options: dict | None = None,
                progress: bool = True) -> Path:
     """Run every notion × model × seed on ``dataset`` and write runs.csv, summary.csv, results.md,
-    results.tex and provenance.json into ``out`` (default ``runs/<timestamp>``). Returns that folder."""
+    results.tex and provenance.json into ``out`` (default ``runs/<timestamp>``). Returns that folder.
+
+    ``notions``: names registered for the dataset or ``Notion`` objects (a user's own prompts); default all.
+    """
     models, seeds = list(models), list(seeds)
     if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
         raise ConfigError(f"n_components={n_components!r} must be a positive integer")
-    chosen = [get_notion(dataset, name) for name in notions] if notions else notions_for(dataset)
+    data = load_dataset(dataset, root=data_root, **(dataset_options or {}))
+    chosen = [n if isinstance(n, Notion) else get_notion(dataset, n) for n in notions] if notions \
+        else notions_for(dataset)
     if not chosen:
-        raise ConfigError(f"dataset {dataset!r} has no registered notions: register one with "
-                          "indirect_core.notions.register_notion or pass notions=[...]")
+        raise ConfigError(f"dataset {dataset!r} has no registered notions: describe one with a prompt template "
+                          "and a word file (CLI: --template 'a photo of a {}' --words words.txt "
+                          "--label-column label)")
+    for notion in chosen:
+        notion.labels(data)  # fails now, naming the column, rather than after the images are embedded
     out = Path(out) if out else Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     clip_model = load_backbone(backbone, device=device, cache_dir=cache_dir)
-    data = load_dataset(dataset, root=data_root, **(dataset_options or {}))
     cached = image_features(clip_model, data, cache_dir=cache_dir, batch_size=batch_size,
                             num_workers=num_workers, on_error=on_error, progress=progress)
     data = cached.apply_to(data)
