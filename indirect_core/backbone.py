@@ -309,7 +309,8 @@ def _load_auto(device: torch.device, cache_dir: Path | None) -> Backbone:
     except BackboneError as why:
         banner = "!" * 78
         message = (f"\n{banner}\nbackbone 'auto': CLIP {DEFAULT_AUTO_MODEL} weights are not available ({why})\n"
-                   f"FALLING BACK TO RANDOM WEIGHTS (random-tiny). Every number is a {RANDOM_WEIGHTS_MARKER}.\n"
+                   f"FALLING BACK TO RANDOM WEIGHTS (random-tiny): every output is marked "
+                   f"'{RANDOM_WEIGHTS_MARKER}'.\n"
                    f"{banner}\n")
         print(message, file=sys.stderr, flush=True)
         warnings.warn(f"backbone 'auto' fell back to random-tiny: {RANDOM_WEIGHTS_MARKER}", stacklevel=3)
