@@ -17,6 +17,11 @@ from ._base import Reducer, as_features, check_n_components, encode_labels, l2_n
 from ._patience import fit_with_patience
 
 
+# An improvement smaller than this share of the loss does not reset the patience. The authors used 0 (any
+# strict improvement); the Oracle's loss then creeps down for tens of thousands of steps. tol=0 restores it.
+PATIENCE_TOL = 1e-4
+
+
 def _seed(random_state: int | None) -> int:
     return 0 if random_state is None else int(random_state)
 
@@ -135,13 +140,14 @@ class _AutoencoderBase(Reducer):
     weight_decay = 0.0
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, normalize: bool = False,
-                 lr: float = 0.01, patience: int = 100, max_iter: int | None = 100_000,
-                 progress: bool = False) -> None:
+                 lr: float = 0.01, patience: int = 100, tol: float = PATIENCE_TOL,
+                 max_iter: int | None = 100_000, progress: bool = False) -> None:
         self.n_components = n_components
         self.random_state = random_state
         self.normalize = normalize
         self.lr = lr
         self.patience = patience
+        self.tol = tol
         self.max_iter = max_iter
         self.progress = progress
 
@@ -160,7 +166,7 @@ class _AutoencoderBase(Reducer):
 
         result = fit_with_patience(list(encoder.parameters()) + list(decoder.parameters()), loss,
                                    snapshot=lambda: copy.deepcopy(encoder), lr=self.lr, patience=self.patience,
-                                   weight_decay=self.weight_decay, max_iter=self.max_iter,
+                                   weight_decay=self.weight_decay, max_iter=self.max_iter, tol=self.tol,
                                    progress=self.progress, desc=self.display_name)
         self.encoder_ = result.best_state.eval().requires_grad_(False)
         self.loss_, self.n_iter_, self.loss_curve_ = result.best_loss, result.n_iter, result.loss_curve
@@ -210,13 +216,14 @@ class Oracle(Reducer):
     display_name = "Oracle"
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, scale: float = 1.0,
-                 lr: float = 0.01, patience: int = 100, max_iter: int | None = 100_000,
-                 progress: bool = False) -> None:
+                 lr: float = 0.01, patience: int = 100, tol: float = PATIENCE_TOL,
+                 max_iter: int | None = 100_000, progress: bool = False) -> None:
         self.n_components = n_components
         self.random_state = random_state
         self.scale = scale
         self.lr = lr
         self.patience = patience
+        self.tol = tol
         self.max_iter = max_iter
         self.progress = progress
 
@@ -240,7 +247,7 @@ class Oracle(Reducer):
             return cross_entropy(self.scale * logits, codes)
 
         result = fit_with_patience([weights, proxies], loss, snapshot=lambda: weights.detach().clone(),
-                                   lr=self.lr, patience=self.patience, max_iter=self.max_iter,
+                                   lr=self.lr, patience=self.patience, max_iter=self.max_iter, tol=self.tol,
                                    progress=self.progress, desc="Oracle")
         self.components_ = result.best_state
         self.classes_ = classes
