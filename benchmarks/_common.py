@@ -26,6 +26,31 @@ def setup_torch(threads: int = THREADS) -> None:
     warnings.filterwarnings("ignore", message=".*pkg_resources.*")
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies summed over all CPUs from /proc/stat, or None where that file does not exist."""
+    try:
+        with open("/proc/stat") as handle:
+            values = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def warn_if_busy(limit: float = 0.25, seconds: float = 1.0) -> None:
+    """Say so when other processes keep the CPUs busy (> ``limit`` of all cores over ``seconds``) just before
+    the measurements: ratios are taken within one run, but a competing load still skews them."""
+    before = _cpu_times()
+    time.sleep(seconds)
+    after = _cpu_times()
+    if before is None or after is None or after[1] == before[1]:
+        return
+    busy = (after[0] - before[0]) / (after[1] - before[1])
+    if busy > limit:
+        print(f"WARNING: the CPUs were {busy:.0%} busy with other work just before the benchmark: the timings "
+              f"below may be skewed; rerun on an idle machine")
+
+
 def default_cache_dir() -> Path:
     """Where random-weight backbone checkpoints are kept between runs: outside the repository.
 

@@ -25,7 +25,7 @@ import random
 import sys
 
 from _common import (default_cache_dir, interleaved_medians, print_table, result_line, setup_torch,
-                     time_call)
+                     time_call, warn_if_busy)
 
 MAKES_MODELS = [
     "toyota corolla", "toyota prius", "honda civic", "honda accord", "ford focus", "ford mustang",
@@ -114,6 +114,7 @@ def main() -> int:
     args = parser.parse_args()
 
     setup_torch()
+    warn_if_busy()
     import torch
 
     import indirect_core as ic

@@ -1,8 +1,13 @@
-"""Command line: ``python -m indirect_core report [options]`` runs the main experiment job."""
+"""Command line.
+
+``python -m indirect_core report PLAN.yaml`` runs a plan's notebooks with papermill into ``runs/<name>/``;
+``python -m indirect_core experiment [options]`` runs one dataset's study as a plain script.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import ConfigError, IndirectError
 from .experiment import DEFAULT_MODELS
@@ -12,28 +17,43 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the job, print project errors as one clear line (exit code 2)."""
     parser = argparse.ArgumentParser(prog="python -m indirect_core")
     commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser("report", help="run every notion × model × seed on a dataset")
-    report.add_argument("--dataset", default="synthetic-shapes")
-    report.add_argument("--backbone", default="auto", help="CLIP name, checkpoint path, random-tiny, or auto")
-    report.add_argument("--notions", nargs="*", default=None, help="notion names (default: all of the dataset)")
-    report.add_argument("--models", nargs="*", default=list(DEFAULT_MODELS))
-    report.add_argument("--seeds", type=int, default=5, help="number of repetitions (seeds 0..N-1)")
-    report.add_argument("--n-components", type=int, default=128)
-    report.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
-    report.add_argument("--data-root", default=None)
-    report.add_argument("--cache-dir", default=None)
-    report.add_argument("--device", default="cpu")
-    report.add_argument("--batch-size", type=int, default=64)
-    report.add_argument("--num-workers", type=int, default=1)
-    report.add_argument("--on-error", default="raise", choices=["raise", "skip"])
-    own = report.add_argument_group("your own notion (e.g. for --dataset image-folder)")
+    batch = commands.add_parser("report", help="run a plan's notebooks into runs/<name>/ with an index.html")
+    batch.add_argument("plan", help="plan file, e.g. plans/demo.yaml")
+    batch.add_argument("--jobs", type=int, default=1, help="notebooks run in parallel (default 1)")
+    batch.add_argument("--name", default=None, help="run folder name (default: the plan's name)")
+    batch.add_argument("--runs-dir", default="runs")
+    batch.add_argument("--data-dir", default="data")
+    batch.add_argument("--cache-dir", default=None)
+    batch.add_argument("--figures-dir", default="figures")
+    study = commands.add_parser("experiment", help="run every notion × model × seed on a dataset (script)")
+    study.add_argument("--dataset", default="synthetic-shapes")
+    study.add_argument("--backbone", default="auto", help="CLIP name, checkpoint path, random-tiny, or auto")
+    study.add_argument("--notions", nargs="*", default=None, help="notion names (default: all of the dataset)")
+    study.add_argument("--models", nargs="*", default=list(DEFAULT_MODELS))
+    study.add_argument("--seeds", type=int, default=5, help="number of repetitions (seeds 0..N-1)")
+    study.add_argument("--n-components", type=int, default=128)
+    study.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
+    study.add_argument("--data-root", default=None)
+    study.add_argument("--cache-dir", default=None)
+    study.add_argument("--device", default="cpu")
+    study.add_argument("--batch-size", type=int, default=64)
+    study.add_argument("--num-workers", type=int, default=1)
+    study.add_argument("--on-error", default="raise", choices=["raise", "skip"])
+    own = study.add_argument_group("your own notion (e.g. for --dataset image-folder)")
     own.add_argument("--template", help="prompt template with one {}, e.g. 'a photo of a {}'")
     own.add_argument("--words", help="word file, one word per line ('#' comments allowed)")
     own.add_argument("--label-column", default="label", help="label column the notion is evaluated on")
     args = parser.parse_args(argv)
-    from .report import run_report  # imported late so --help stays fast
-
     try:
+        if args.command == "report":
+            from .batch import load_plan, run_plan
+
+            name = args.name or load_plan(args.plan)["name"]
+            run_plan(args.plan, run_dir=Path(args.runs_dir) / name, n_jobs=args.jobs, data_dir=args.data_dir,
+                     cache_dir=args.cache_dir, figures_dir=args.figures_dir)
+            return 0
+        from .study import run_study  # imported late so --help stays fast
+
         notions = args.notions
         if args.template or args.words:
             from .notions import notion_from_words, read_word_file
@@ -43,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                                   "--template 'a photo of a {}' --words words.txt")
             notions = [notion_from_words(args.dataset, args.label_column, args.template,
                                          read_word_file(args.words), name=args.label_column)]
-        run_report(dataset=args.dataset, backbone=args.backbone, notions=notions, models=args.models,
-                   seeds=range(args.seeds), n_components=args.n_components, out=args.out,
-                   data_root=args.data_root, cache_dir=args.cache_dir, device=args.device,
-                   batch_size=args.batch_size, num_workers=args.num_workers, on_error=args.on_error)
+        run_study(dataset=args.dataset, backbone=args.backbone, notions=notions, models=args.models,
+                  seeds=range(args.seeds), n_components=args.n_components, out=args.out,
+                  data_root=args.data_root, cache_dir=args.cache_dir, device=args.device,
+                  batch_size=args.batch_size, num_workers=args.num_workers, on_error=args.on_error)
     except IndirectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 import indirect_core as ic
-from indirect_core.report import run_report
+from indirect_core.study import run_study
 
 
 def test_report_end_to_end_marks_random_weights(tiny_backbone, small_shapes, cache_dir, tmp_path):
-    out = run_report(dataset="synthetic-shapes", backbone="random-tiny", models=["clip", "indirect", "oracle"],
+    out = run_study(dataset="synthetic-shapes", backbone="random-tiny", models=["clip", "indirect", "oracle"],
                      seeds=[0, 1], n_components=16, out=tmp_path / "run", data_root=small_shapes.root,
                      cache_dir=cache_dir, dataset_options={"n_images": 60, "image_size": 64, "seed": 0},
                      progress=False)
@@ -32,12 +32,12 @@ def test_report_end_to_end_marks_random_weights(tiny_backbone, small_shapes, cac
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "indirect_core", "report", "--dataset", "imagenet-xyz",
+    result = subprocess.run([sys.executable, "-m", "indirect_core", "experiment", "--dataset", "imagenet-xyz",
                              "--backbone", "random-tiny", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "r")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "error:" in result.stderr and "imagenet-xyz" in result.stderr and "Traceback" not in result.stderr
-    result = subprocess.run([sys.executable, "-m", "indirect_core", "report", "--dataset", "image-folder",
+    result = subprocess.run([sys.executable, "-m", "indirect_core", "experiment", "--dataset", "image-folder",
                              "--data-root", str(tmp_path / "missing"), "--backbone", "random-tiny",
                              "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and str(tmp_path / "missing") in result.stderr
@@ -53,7 +53,7 @@ def test_cli_builds_a_space_for_your_own_folder(tmp_path, cache_dir):
             Image.new("RGB", (32, 32), tuple(max(0, c - 20 * i) for c in colour)).save(path)
     words = tmp_path / "colours.txt"
     words.write_text("# my colour words\nred\nblue\ngreen\n")
-    result = subprocess.run([sys.executable, "-m", "indirect_core", "report", "--dataset", "image-folder",
+    result = subprocess.run([sys.executable, "-m", "indirect_core", "experiment", "--dataset", "image-folder",
                              "--data-root", str(tmp_path / "photos"), "--backbone", "random-tiny",
                              "--cache-dir", str(cache_dir), "--template", "a {} photo", "--words", str(words),
                              "--models", "clip", "indirect", "--seeds", "1", "--n-components", "3",

@@ -1,0 +1,251 @@
+"""Batch runs: a YAML plan expanded into notebook jobs, executed with papermill into a run folder.
+
+Jobs run in parallel processes when independent; a failing notebook is recorded with its error cell and
+only blocks the jobs that need its output; a job that already succeeded with the same parameters is skipped,
+so re-running a killed batch completes only what is missing.
+"""
+from __future__ import annotations
+
+import concurrent.futures as futures
+import hashlib
+import json
+import multiprocessing
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .atomic import write_json_atomic
+from .errors import ConfigError, IndirectError
+from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_dataset, check_dict, check_fraction,
+                         check_models, check_notions, check_positive_int)
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = {"cache": "01_cache_embeddings.ipynb", "fit": "02_fit_indirect.ipynb",
+             "evaluate": "03_evaluate.ipynb", "attribution": "04_attribution.ipynb"}
+PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components", "device", "batch_size",
+             "num_workers", "attribution", "evaluation", "model_options"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One notebook execution: which notebook, its parameters, its folder and the jobs it waits for."""
+
+    id: str
+    notebook: str
+    parameters: dict
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def params_hash(self) -> str:
+        payload = json.dumps({"notebook": self.notebook, "parameters": self.parameters}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass
+class JobResult:
+    """What happened to a job: succeeded, skipped (succeeded earlier), failed (with its error cell) or blocked."""
+
+    job: Job
+    state: str
+    seconds: float = 0.0
+    error: dict = field(default_factory=dict)
+
+
+def load_plan(path: str | Path) -> dict:
+    """Read and validate a plan; every dataset, notion, model and number is checked before anything runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"plan file {path} does not exist: see plans/demo.yaml for an example")
+    try:
+        plan = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"plan file {path} is not valid YAML: {error}") from None
+    if not isinstance(plan, dict):
+        raise ConfigError(f"plan file {path} must be a mapping with keys such as datasets, backbones, models")
+    unknown = set(plan) - PLAN_KEYS
+    if unknown:
+        raise ConfigError(f"plan {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(PLAN_KEYS)}")
+    plan.setdefault("name", path.stem)
+    datasets = plan.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        raise ConfigError(f"plan {path}: 'datasets' must map dataset names to settings, e.g. "
+                          "{synthetic-shapes: {notions: all}}")
+    for name, settings in datasets.items():
+        check_dataset(name)
+        settings = datasets[name] = check_dict(f"datasets.{name}", settings)
+        check_notions(name, settings.get("notions", "all"))
+        check_dict(f"datasets.{name}.options", settings.get("options"))
+    plan["backbones"] = [check_backbone(b) for b in plan.get("backbones", ["auto"])]
+    plan["models"] = check_models(plan.get("models", ["random", "clip", "indirect", "randtransform", "pca",
+                                                      "lae", "ae", "oracle"]))
+    plan["seeds"] = check_positive_int("seeds", plan.get("seeds", 5))
+    plan["n_components"] = check_positive_int("n_components", plan.get("n_components", 128))
+    plan["batch_size"] = check_positive_int("batch_size", plan.get("batch_size", 64))
+    plan["num_workers"] = check_positive_int("num_workers", plan.get("num_workers", 1), minimum=0)
+    plan["device"] = plan.get("device", "cpu")
+    plan["model_options"] = check_dict("model_options", plan.get("model_options"))
+    plan["evaluation"] = check_dict("evaluation", plan.get("evaluation"))
+    attribution = plan["attribution"] = check_dict("attribution", plan.get("attribution", {}))
+    if attribution:
+        if attribution.get("method", "smoothgrad") not in ATTRIBUTION_METHODS:
+            raise ConfigError(f"plan {path}: attribution.method={attribution.get('method')!r} must be one of "
+                              f"{list(ATTRIBUTION_METHODS)}")
+        check_positive_int("attribution.samples", attribution.get("samples", 25))
+        check_fraction("attribution.noise", attribution.get("noise", 0.15))
+    return plan
+
+
+def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir: Path | None = None) -> list[Job]:
+    """Expand a plan into jobs: per dataset × backbone a cache job, a fit job per notion, one evaluation
+    job and (if configured) one attribution job."""
+    data_dir = Path(data_dir or "data").resolve()
+    cache_dir = Path(cache_dir or data_dir / "cache").resolve()
+    jobs: list[Job] = []
+    for dataset, settings in plan["datasets"].items():
+        notions = [n.name for n in check_notions(dataset, settings.get("notions", "all"))]
+        options = settings.get("options") or {}
+        for backbone in plan["backbones"]:
+            prefix = f"{dataset}/{_slug(backbone)}"
+            common = {"dataset": dataset, "dataset_options": options, "data_root": settings.get("root"),
+                      "backbone": backbone, "cache_dir": str(cache_dir), "device": plan["device"]}
+            if settings.get("root") is None:
+                common.pop("data_root")
+            cache_id = f"{prefix}/01_cache"
+            jobs.append(Job(cache_id, NOTEBOOKS["cache"], {
+                **common, "batch_size": plan["batch_size"], "num_workers": plan["num_workers"],
+                "output_dir": str(run_dir / cache_id)}))
+            fit_ids = {}
+            for notion in notions:
+                fit_id = fit_ids[notion] = f"{prefix}/02_fit-{_slug(notion)}"
+                jobs.append(Job(fit_id, NOTEBOOKS["fit"], {
+                    **common, "notion": notion, "n_components": plan["n_components"], "seed": 0,
+                    "output_dir": str(run_dir / fit_id)}, depends_on=(cache_id,)))
+            eval_id = f"{prefix}/03_evaluate"
+            jobs.append(Job(eval_id, NOTEBOOKS["evaluate"], {
+                **common, "notions": notions, "models": plan["models"], "repetitions": plan["seeds"],
+                "n_components": plan["n_components"], "model_options": plan["model_options"],
+                **plan["evaluation"], "output_dir": str(run_dir / eval_id)}, depends_on=(cache_id,)))
+            if plan["attribution"]:
+                attribution_id = f"{prefix}/04_attribution"
+                jobs.append(Job(attribution_id, NOTEBOOKS["attribution"], {
+                    **common, "notions": notions, **plan["attribution"],
+                    "projections": {n: str(run_dir / fit_ids[n] / "projection.pt") for n in notions},
+                    "output_dir": str(run_dir / attribution_id)}, depends_on=tuple(fit_ids.values())))
+    return jobs
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
+
+
+def execute_job(job: Job, notebooks_dir: str, run_dir: str) -> dict:
+    """Run one notebook with papermill (in a worker process); return a status record, never raise."""
+    import papermill  # imported here: the worker process pays for it, not `--help`
+
+    folder = Path(run_dir) / job.id
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    status: dict[str, Any] = {"job": job.id, "notebook": job.notebook, "params_hash": job.params_hash,
+                              "parameters": job.parameters, "started": started}
+    try:
+        papermill.execute_notebook(str(Path(notebooks_dir) / job.notebook), str(folder / job.notebook),
+                                   parameters=job.parameters, cwd=str(folder), progress_bar=False,
+                                   kernel_name="python3", request_save_on_cell_execute=True)
+        status["state"] = "succeeded"
+    except papermill.PapermillExecutionError as error:
+        status["state"] = "failed"
+        status["error"] = {"cell_index": error.cell_index, "execution_count": error.exec_count,
+                           "ename": error.ename, "evalue": error.evalue,
+                           "source": error.source[-2000:]}
+    except Exception as error:  # noqa: BLE001 - a broken kernel or notebook must not stop the batch
+        status["state"] = "failed"
+        status["error"] = {"ename": type(error).__name__, "evalue": str(error),
+                           "traceback": traceback.format_exc()[-4000:]}
+    status["seconds"] = round(time.time() - started, 2)
+    write_json_atomic(folder / "status.json", status)
+    return status
+
+
+def previous_success(job: Job, run_dir: Path) -> bool:
+    """True when this job already succeeded in ``run_dir`` with exactly these parameters."""
+    path = run_dir / job.id / "status.json"
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return status.get("state") == "succeeded" and status.get("params_hash") == job.params_hash \
+        and (run_dir / job.id / job.notebook).is_file()
+
+
+def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Path = NOTEBOOKS_DIR,
+             log: Callable[[str], None] = print) -> list[JobResult]:
+    """Execute jobs respecting dependencies, up to ``n_jobs`` at once, skipping earlier successes."""
+    run_dir = Path(run_dir).resolve()
+    results: dict[str, JobResult] = {}
+    pending = {job.id: job for job in jobs}
+    for job in jobs:
+        if previous_success(job, run_dir):
+            results[job.id] = JobResult(job, "skipped")
+            pending.pop(job.id)
+            log(f"[skip] {job.id} (succeeded earlier)")
+    context = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(max_workers=max(1, n_jobs), mp_context=context) as pool:
+        running: dict[futures.Future, Job] = {}
+        while pending or running:
+            for job_id, job in list(pending.items()):
+                states = [results[d].state if d in results else None for d in job.depends_on]
+                if any(s in ("failed", "blocked") for s in states):
+                    results[job_id] = JobResult(job, "blocked", error={"evalue": "a job it depends on failed"})
+                    pending.pop(job_id)
+                    log(f"[blocked] {job_id}")
+                elif all(s in ("succeeded", "skipped") for s in states) and len(running) < max(1, n_jobs):
+                    running[pool.submit(execute_job, job, str(notebooks_dir), str(run_dir))] = job
+                    pending.pop(job_id)
+                    log(f"[start] {job_id}")
+            if not running:
+                if pending:  # nothing runs and nothing can start: a dependency names no job of this plan
+                    raise ConfigError(f"jobs {sorted(pending)} wait for jobs that are not in the plan")
+                continue
+            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                status = future.result()
+                results[job.id] = JobResult(job, status["state"], status.get("seconds", 0.0),
+                                            status.get("error", {}))
+                message = f"[{status['state']}] {job.id} ({status.get('seconds', 0):.0f} s)"
+                if status["state"] == "failed":
+                    error = status["error"]
+                    message += (f": {error.get('ename')}: {error.get('evalue')} "
+                                f"(cell {error.get('cell_index', '?')}, see {run_dir / job.id / job.notebook})")
+                log(message)
+    return [results[job.id] for job in jobs]
+
+
+def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: int = 1,
+             data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+             figures_dir: str | Path | None = "figures", log: Callable[[str], None] = print) -> Path:
+    """Validate the plan, run its notebooks into ``runs/<plan name>`` (or ``run_dir``), write the index."""
+    from .run_index import write_index
+
+    plan = load_plan(plan_path)
+    run_dir = Path(run_dir or Path("runs") / plan["name"]).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "plan.json", plan)
+    jobs = plan_jobs(plan, run_dir, data_dir=data_dir, cache_dir=cache_dir)
+    log(f"plan {plan['name']}: {len(jobs)} notebook job(s) into {run_dir}")
+    results = run_jobs(jobs, run_dir, n_jobs=n_jobs, log=log)
+    index = write_index(run_dir, plan, results, figures_dir=Path(figures_dir) if figures_dir else None)
+    failed = [r for r in results if r.state in ("failed", "blocked")]
+    log(f"report: {index}" + (f" — {len(failed)} job(s) failed or blocked" if failed else ""))
+    if failed:
+        raise BatchFailed(f"{len(failed)} of {len(results)} notebook job(s) failed or were blocked: "
+                          + ", ".join(r.job.id for r in failed) + f". See {index}")
+    return run_dir
+
+
+class BatchFailed(IndirectError):
+    """Some notebooks of a batch failed; the others completed and the index lists what happened."""

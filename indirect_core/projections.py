@@ -1,0 +1,51 @@
+"""Save and load a fitted InDiReCT projection with what made it (prompts, backbone identity, seed)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_path
+from .errors import ConfigError, DatasetError
+from .models import InDiReCT
+
+FORMAT = 1
+
+
+def save_projection(model: InDiReCT, path: str | Path, prompts: list[str], backbone: dict,
+                    **metadata: Any) -> Path:
+    """Write the projection U, its loss and provenance to ``path`` atomically (a torch file of plain data)."""
+    if not hasattr(model, "components_"):
+        raise ConfigError("save_projection needs a fitted InDiReCT: call fit(text_features) first")
+    record = {"format": FORMAT, "components": model.components_.clone(), "params": model.get_params(),
+              "loss": float(model.loss_), "loss_curve": [float(v) for v in model.loss_curve_],
+              "n_iter": int(model.n_iter_), "prompts": list(prompts), "backbone": dict(backbone),
+              "metadata": {k: v for k, v in metadata.items()}}
+    buffer = io.BytesIO()
+    torch.save(record, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return Path(path)
+
+
+def load_projection(path: str | Path, backbone: dict | None = None) -> tuple[InDiReCT, dict]:
+    """A fitted InDiReCT and its record; if ``backbone`` is given, refuse a projection made with other weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"projection file {path} does not exist: run notebooks/02_fit_indirect.ipynb "
+                           "(or save_projection) to create it")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file means the same to the user
+        raise DatasetError(f"projection file {path} is unreadable ({error}): fit it again") from None
+    if backbone is not None and record["backbone"].get("sha256") != backbone.get("sha256"):
+        raise ConfigError(f"projection {path} was fitted with backbone {record['backbone'].get('name')} "
+                          f"({record['backbone'].get('sha256', '')[:12]}), not {backbone.get('name')} "
+                          f"({backbone.get('sha256', '')[:12]}): fit it again with this backbone")
+    model = InDiReCT(**record["params"])
+    model.components_ = record["components"]
+    model.n_features_in_ = int(record["components"].shape[1])
+    model.loss_, model.loss_curve_, model.n_iter_ = record["loss"], record["loss_curve"], record["n_iter"]
+    return model, record
