@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
-BACKBONE ?= auto
+PLAN ?= plans/demo.yaml
+JOBS ?= 2
 REPORT_ARGS ?=
 
 .PHONY: setup report test clean-cache
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 report: setup
-	$(PY) -m indirect_core report --dataset synthetic-shapes --backbone $(BACKBONE) $(REPORT_ARGS)
+	$(PY) -m indirect_core report $(PLAN) --jobs $(JOBS) $(REPORT_ARGS)
 
 test: setup
 	$(PY) -m pytest tests -q

@@ -3,6 +3,7 @@
 A small public surface, like ``clip``'s: load a backbone, embed prompts and images, fit InDiReCT on the
 prompts, transform the images, evaluate with the paper's metrics.
 """
+from . import atomic, cache, naming, neighbours, notions, parameters, projections, provenance, study, tables
 from .backbone import RANDOM_WEIGHTS_MARKER, Backbone, load_backbone
 from .cache import ImageFeatures, image_features
 from .datasets import Dataset, available_datasets, load_dataset

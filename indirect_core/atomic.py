@@ -9,6 +9,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def _default_mode() -> int:
+    """Permissions a plain ``open(..., "w")`` would give (mkstemp's temp files are owner-only)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _default_mode()
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temp path in the target's folder; on success rename it onto ``target``, on error delete it."""
@@ -19,6 +29,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, _MODE)
         os.replace(tmp, target)
     finally:
         if tmp.exists():

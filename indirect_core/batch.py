@@ -20,6 +20,7 @@ import yaml
 
 from .atomic import write_json_atomic
 from .errors import ConfigError, IndirectError
+from .naming import slug
 from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_dataset, check_dict, check_fraction,
                          check_models, check_notions, check_positive_int)
 
@@ -28,6 +29,8 @@ NOTEBOOKS = {"cache": "01_cache_embeddings.ipynb", "fit": "02_fit_indirect.ipynb
              "evaluate": "03_evaluate.ipynb", "attribution": "04_attribution.ipynb"}
 PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components", "device", "batch_size",
              "num_workers", "attribution", "evaluation", "model_options"}
+EVALUATION_KEYS = {"n_queries", "top_k", "seed"}
+ATTRIBUTION_KEYS = {"method", "samples", "noise", "image_ids", "window", "seed"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ def load_plan(path: str | Path) -> dict:
     plan["device"] = plan.get("device", "cpu")
     plan["model_options"] = check_dict("model_options", plan.get("model_options"))
     plan["evaluation"] = check_dict("evaluation", plan.get("evaluation"))
+    for section, allowed in (("evaluation", EVALUATION_KEYS), ("attribution", ATTRIBUTION_KEYS)):
+        unknown = set(plan[section] if section == "evaluation" else plan.get(section) or {}) - allowed
+        if unknown:
+            raise ConfigError(f"plan {path}: unknown {section} key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
     attribution = plan["attribution"] = check_dict("attribution", plan.get("attribution", {}))
     if attribution:
         if attribution.get("method", "smoothgrad") not in ATTRIBUTION_METHODS:
@@ -109,7 +116,7 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
         notions = [n.name for n in check_notions(dataset, settings.get("notions", "all"))]
         options = settings.get("options") or {}
         for backbone in plan["backbones"]:
-            prefix = f"{dataset}/{_slug(backbone)}"
+            prefix = f"{dataset}/{slug(backbone)}"
             common = {"dataset": dataset, "dataset_options": options, "data_root": settings.get("root"),
                       "backbone": backbone, "cache_dir": str(cache_dir), "device": plan["device"]}
             if settings.get("root") is None:
@@ -120,9 +127,10 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
                 "output_dir": str(run_dir / cache_id)}))
             fit_ids = {}
             for notion in notions:
-                fit_id = fit_ids[notion] = f"{prefix}/02_fit-{_slug(notion)}"
+                fit_id = fit_ids[notion] = f"{prefix}/02_fit-{slug(notion)}"
                 jobs.append(Job(fit_id, NOTEBOOKS["fit"], {
-                    **common, "notion": notion, "n_components": plan["n_components"], "seed": 0,
+                    "dataset": dataset, "notion": notion, "backbone": backbone, "cache_dir": str(cache_dir),
+                    "device": plan["device"], "n_components": plan["n_components"], "seed": 0,
                     "output_dir": str(run_dir / fit_id)}, depends_on=(cache_id,)))
             eval_id = f"{prefix}/03_evaluate"
             jobs.append(Job(eval_id, NOTEBOOKS["evaluate"], {
@@ -136,10 +144,6 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
                     "projections": {n: str(run_dir / fit_ids[n] / "projection.pt") for n in notions},
                     "output_dir": str(run_dir / attribution_id)}, depends_on=tuple(fit_ids.values())))
     return jobs
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
 
 
 def execute_job(job: Job, notebooks_dir: str, run_dir: str) -> dict:

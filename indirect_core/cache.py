@@ -42,6 +42,18 @@ class ImageFeatures:
         return dataset.subset(self.kept) if self.skipped else dataset
 
 
+def describe(cached: ImageFeatures) -> dict:
+    """The cache's identity for display and provenance: backbone hash, image counts, location."""
+    record = {"backbone": cached.backbone["name"], "backbone_sha256": cached.backbone["sha256"],
+              "random_weights": bool(cached.backbone.get("random_weights")), "dataset": cached.dataset["name"],
+              "n_images": int(cached.dataset["n_images"]), "n_features": int(len(cached.features)),
+              "feature_dim": int(cached.features.shape[1]) if cached.features.ndim == 2 else 0,
+              "n_skipped": len(cached.skipped), "location": str(cached.location)}
+    if record["random_weights"]:
+        record["warning"] = "random weights: pipeline check, not a result"
+    return record
+
+
 def cache_folder(backbone: Backbone, dataset: Dataset, cache_dir: Path | str | None = None) -> Path:
     """Where the features of this backbone on this dataset's file list live."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
