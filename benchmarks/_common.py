@@ -51,6 +51,38 @@ def warn_if_busy(limit: float = 0.25, seconds: float = 1.0) -> None:
               f"below may be skewed; rerun on an idle machine")
 
 
+class OtherLoad:
+    """Share of the machine's CPU time used by *other* processes between construction and ``report()``
+    (system busy time from /proc/stat minus this process's and its finished children's CPU time)."""
+
+    def __init__(self) -> None:
+        self.start = (_cpu_times(), self._own_seconds(), time.perf_counter())
+
+    @staticmethod
+    def _own_seconds() -> float:
+        import resource
+
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+    def report(self, limit: float = 0.10) -> None:
+        """Print the share; add a WARNING when it exceeds ``limit`` (timings then may be skewed)."""
+        cpu_before, own_before, wall_before = self.start
+        cpu_after = _cpu_times()
+        if cpu_before is None or cpu_after is None:
+            return
+        ticks = os.sysconf("SC_CLK_TCK")
+        cores = os.cpu_count() or 1
+        wall = time.perf_counter() - wall_before
+        others = (cpu_after[0] - cpu_before[0]) / ticks - (self._own_seconds() - own_before)
+        share = max(0.0, others) / (wall * cores)
+        print(f"other processes used {share:.0%} of the {cores} cores during the measurements")
+        if share > limit:
+            print("WARNING: other processes competed for the CPU during the measurements: the timings may be "
+                  "skewed; rerun on an idle machine")
+
+
 def default_cache_dir() -> Path:
     """Where random-weight backbone checkpoints are kept between runs: outside the repository.
 

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import (default_cache_dir, interleaved_medians, print_table, result_line, setup_torch,
+from _common import (OtherLoad, default_cache_dir, interleaved_medians, print_table, result_line, setup_torch,
                      time_call, warn_if_busy)
 
 
@@ -68,6 +68,7 @@ def main() -> int:
 
     setup_torch()
     warn_if_busy()
+    load = OtherLoad()
     import torch
     from PIL import Image
 
@@ -152,6 +153,7 @@ def main() -> int:
             ["max |features (b) - (c)|", max(diffs.values()), args.tolerance, sane],
         ])
         passed = ratio >= args.threshold and speedup > 1.0 and sane
+        load.report()
         print(result_line("image_cache", ratio, f"(b)/(a) >= {args.threshold:g}, (b)/(c) > 1, diff <= "
                           f"{args.tolerance:g}", passed, f"vs_one_at_a_time={speedup:.2f} "
                           f"max_abs_diff={max(diffs.values()):.1e}"))

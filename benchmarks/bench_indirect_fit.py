@@ -39,7 +39,8 @@ import random
 import statistics
 import sys
 
-from _common import default_cache_dir, print_table, result_line, setup_torch, time_call, warn_if_busy
+from _common import (OtherLoad, default_cache_dir, print_table, result_line, setup_torch, time_call,
+                     warn_if_busy)
 
 # ------------------------------------------------------------------ the authors' procedure, re-implemented
 
@@ -182,6 +183,7 @@ def main() -> int:
 
     setup_torch()
     warn_if_busy()
+    load = OtherLoad()
     import torch
 
     import indirect_core as ic
@@ -235,6 +237,7 @@ def main() -> int:
     print_table(["set", "n x d", "rank", "k", "mean cos", "adam loss", "ours loss", "loss ratio", "adam it (best)", "adam s",
                  "ours it", "ours s", "time ratio", "verdict"], rows)
     passed = all(passes)
+    load.report()
     print(result_line("indirect_fit", min(time_ratios),
                       f"time ratio >= {args.threshold:g}x and loss ratio <= {args.loss_threshold:g} on every set",
                       passed, f"worst_loss_ratio={max(float(r[7]) for r in rows):.4f}"))

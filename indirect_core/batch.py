@@ -146,9 +146,17 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
     return jobs
 
 
-def execute_job(job: Job, notebooks_dir: str, run_dir: str) -> dict:
-    """Run one notebook with papermill (in a worker process); return a status record, never raise."""
+def execute_job(job: Job, notebooks_dir: str, run_dir: str, data_dir: str | None = None) -> dict:
+    """Run one notebook with papermill (in a worker process); return a status record, never raise.
+
+    The kernel runs in the job's folder; ``data_dir`` (absolute) tells it where datasets live.
+    """
+    import os
+
     import papermill  # imported here: the worker process pays for it, not `--help`
+
+    if data_dir:
+        os.environ["INDIRECT_DATA_DIR"] = str(data_dir)  # inherited by the kernel process
 
     folder = Path(run_dir) / job.id
     folder.mkdir(parents=True, exist_ok=True)
@@ -186,7 +194,7 @@ def previous_success(job: Job, run_dir: Path) -> bool:
 
 
 def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Path = NOTEBOOKS_DIR,
-             log: Callable[[str], None] = print) -> list[JobResult]:
+             data_dir: Path | None = None, log: Callable[[str], None] = print) -> list[JobResult]:
     """Execute jobs respecting dependencies, up to ``n_jobs`` at once, skipping earlier successes."""
     run_dir = Path(run_dir).resolve()
     results: dict[str, JobResult] = {}
@@ -207,7 +215,8 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
                     pending.pop(job_id)
                     log(f"[blocked] {job_id}")
                 elif all(s in ("succeeded", "skipped") for s in states) and len(running) < max(1, n_jobs):
-                    running[pool.submit(execute_job, job, str(notebooks_dir), str(run_dir))] = job
+                    running[pool.submit(execute_job, job, str(notebooks_dir), str(run_dir),
+                                        str(Path(data_dir or "data").resolve()))] = job
                     pending.pop(job_id)
                     log(f"[start] {job_id}")
             if not running:
@@ -241,7 +250,7 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
     write_json_atomic(run_dir / "plan.json", plan)
     jobs = plan_jobs(plan, run_dir, data_dir=data_dir, cache_dir=cache_dir)
     log(f"plan {plan['name']}: {len(jobs)} notebook job(s) into {run_dir}")
-    results = run_jobs(jobs, run_dir, n_jobs=n_jobs, log=log)
+    results = run_jobs(jobs, run_dir, n_jobs=n_jobs, data_dir=data_dir, log=log)
     index = write_index(run_dir, plan, results, figures_dir=Path(figures_dir) if figures_dir else None)
     failed = [r for r in results if r.state in ("failed", "blocked")]
     log(f"report: {index}" + (f" — {len(failed)} job(s) failed or blocked" if failed else ""))

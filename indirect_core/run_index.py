@@ -46,7 +46,7 @@ def _results_tables(run_dir: Path, results: Sequence) -> list[tuple[str, pd.Data
         runs_csv = run_dir / result.job.id / "runs.csv"
         if result.job.notebook.startswith("03") and runs_csv.is_file():
             runs = pd.read_csv(runs_csv, keep_default_na=True).drop(columns=["weights"], errors="ignore")
-            runs["note"] = runs["note"].fillna("")
+            runs["note"] = runs["note"].astype(object).where(runs["note"].notna(), "")
             tables.append((result.job.id.rsplit("/", 1)[0], formatted(summarize(runs))))
     return tables
 

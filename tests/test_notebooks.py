@@ -1,0 +1,262 @@
+"""Every notebook through papermill (random-tiny, 60 small synthetic-shapes images), the batch runner,
+the run index, resuming a killed batch, and bad parameters failing in the first cell."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill
+import pytest
+import yaml
+from PIL import Image
+
+import indirect_core as ic
+from indirect_core import batch
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The smoke plan (all four notebooks, random-tiny, 60 images) run once for the whole module."""
+    base = tmp_path_factory.mktemp("batch")
+    logs: list[str] = []
+    run_dir = batch.run_plan(ROOT / "plans" / "smoke.yaml", run_dir=base / "runs" / "smoke", n_jobs=2,
+                             data_dir=base / "data", figures_dir=base / "figures", log=logs.append)
+    return run_dir, base, logs
+
+
+def _job(run_dir: Path, name: str) -> Path:
+    return run_dir / "synthetic-shapes" / "random-tiny" / name
+
+
+def _is_image(path: Path, min_side: int = 100) -> bool:
+    with Image.open(path) as image:
+        image.load()
+        return min(image.size) >= min_side and len(np.unique(np.asarray(image.convert("L")))) > 10
+
+
+def test_every_notebook_executed_and_saved_without_error(smoke_run):
+    run_dir, _, logs = smoke_run
+    statuses = [json.loads(p.read_text()) for p in run_dir.rglob("status.json")]
+    assert sorted(s["job"].rsplit("/", 1)[1] for s in statuses) == [
+        "01_cache", "02_fit-background-colour", "02_fit-object-colour", "02_fit-shape", "03_evaluate",
+        "04_attribution"]
+    assert all(s["state"] == "succeeded" for s in statuses), logs
+    for status in statuses:
+        executed = nbformat.read(run_dir / status["job"] / status["notebook"], as_version=4)
+        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        assert not errors
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+def test_cache_notebook_outputs(smoke_run):
+    run_dir, base, _ = smoke_run
+    job = _job(run_dir, "01_cache")
+    record = json.loads((job / "provenance.json").read_text())
+    assert record["settings"]["cache"]["n_features"] == 60 and record["WARNING"] == ic.RANDOM_WEIGHTS_MARKER
+    tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
+    assert record["backbone"]["sha256"] == tiny.weights_sha256
+    assert Path(record["settings"]["cache"]["location"]).is_relative_to(base / "data" / "cache")
+    for notion in ("shape", "object-colour", "background-colour"):
+        assert _is_image(job / "figures" / f"samples_{notion}.png")
+        assert (job / "figures" / f"samples_{notion}.pdf").read_bytes().startswith(b"%PDF")
+    assert (base / "data" / "synthetic-shapes-n60-px64-seed0" / "manifest.csv").is_file()
+
+
+def test_fit_notebook_saves_a_loadable_projection(smoke_run):
+    run_dir, base, _ = smoke_run
+    job = _job(run_dir, "02_fit-object-colour")
+    space, record = ic.projections.load_projection(job / "projection.pt")
+    notion = ic.get_notion("synthetic-shapes", "object colour")
+    assert record["prompts"] == notion.prompts and record["metadata"]["seed"] == 0
+    assert space.components_.shape == (16, 512)
+    tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
+    assert record["backbone"]["sha256"] == tiny.weights_sha256
+    refit = ic.InDiReCT(n_components=16, random_state=0).fit(tiny.encode_texts(notion.prompts))
+    assert space.loss_ == pytest.approx(refit.loss_, rel=1e-6)  # same seed, same numbers
+    assert _is_image(job / "figures" / "loss_curve.png") and _is_image(job / "figures" / "explained_variance.png")
+
+
+def test_evaluate_notebook_tables_and_figures(smoke_run):
+    run_dir, base, _ = smoke_run
+    job = _job(run_dir, "03_evaluate")
+    runs = pd.read_csv(job / "runs.csv")
+    assert len(runs) == 3 * 5 * 2 and set(runs.model) == {"random", "clip", "indirect", "pca", "oracle"}
+    assert set(runs.notion) == {"shape", "object colour", "background colour"}
+    summary = pd.read_csv(job / "summary.csv")
+    assert {"mean_average_precision_at_r_mean", "mean_average_precision_at_r_std"} <= set(summary.columns)
+    markdown = (job / "results.md").read_text()
+    assert "RANDOM WEIGHTS" in markdown and "MAP@R" in markdown and "± " in markdown
+    assert r"\toprule" in (job / "results.tex").read_text()
+    record = json.loads((job / "provenance.json").read_text())
+    tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
+    assert record["backbone"]["sha256"] == tiny.weights_sha256 and record["seeds"] == [0, 1]
+    for figure in ("metric_bars_map_at_r", "metrics_grid", "neighbours"):
+        assert _is_image(job / "figures" / f"{figure}.png") and (job / "figures" / f"{figure}.pdf").is_file()
+
+
+def test_attribution_notebook_reports_mask_shares(smoke_run):
+    run_dir, _, _ = smoke_run
+    job = _job(run_dir, "04_attribution")
+    shares = pd.read_csv(job / "mask_share.csv")
+    assert list(dict.fromkeys(shares.space)) == ["CLIP", "shape", "object colour", "background colour"]
+    assert len(shares) == 4 * 2 and shares.mask_share.between(0, 1).all()
+    assert shares.object_area.between(0.005, 0.6).all()
+    assert _is_image(job / "figures" / "attributions.png") and _is_image(job / "figures" / "mask_share.png")
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.images, self.tables, self.text = [], [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a":
+            self.links.append(attrs["href"])
+        elif tag == "img":
+            self.images.append(attrs["src"])
+        elif tag == "table":
+            self.tables += 1
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_index_links_every_notebook_and_shows_results(smoke_run):
+    run_dir, base, _ = smoke_run
+    parser = _Links()
+    parser.feed((run_dir / "index.html").read_text())
+    text = " ".join(parser.text)
+    assert "RANDOM WEIGHTS: PIPELINE CHECK, NOT A RESULT" in text
+    assert len(parser.links) == 6 and all((run_dir / link).is_file() for link in parser.links)
+    assert parser.images and all((run_dir / src).is_file() for src in parser.images)
+    assert any("neighbours" in src for src in parser.images) and any("attributions" in src for src in parser.images)
+    assert parser.tables >= 2 and "InDiReCT" in text and "MAP@R" in text
+    readme = (run_dir / "README.md").read_text()
+    assert "RANDOM WEIGHTS" in readme and "03_evaluate.ipynb" in readme
+    copied = list((base / "figures" / "smoke").glob("*neighbours.p*"))
+    assert {p.suffix for p in copied} == {".png", ".pdf"}
+
+
+def _small_plan(tmp_path: Path, **attribution) -> Path:
+    plan = {"name": "tiny", "datasets": {"synthetic-shapes": {"notions": ["object colour"],
+                                                              "options": {"n_images": 60, "image_size": 64}}},
+            "backbones": ["random-tiny"], "models": ["clip", "indirect"], "seeds": 1, "n_components": 8,
+            "evaluation": {"n_queries": 1, "top_k": 2}, "attribution": {"samples": 1, **attribution}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
+    plan = _small_plan(tmp_path, image_ids=[999])
+    with pytest.raises(batch.BatchFailed, match="04_attribution"):
+        batch.run_plan(plan, run_dir=tmp_path / "run", n_jobs=2, data_dir=tmp_path / "data", figures_dir=None,
+                       log=lambda _: None)
+    states = {json.loads(p.read_text())["job"].rsplit("/", 1)[1]: json.loads(p.read_text())
+              for p in (tmp_path / "run").rglob("status.json")}
+    assert {k: v["state"] for k, v in states.items()} == {
+        "01_cache": "succeeded", "02_fit-object-colour": "succeeded", "03_evaluate": "succeeded",
+        "04_attribution": "failed"}
+    error = states["04_attribution"]["error"]
+    assert error["ename"] == "ConfigError" and "image_ids=[999]" in error["evalue"]
+    assert "the dataset has only 60 images" in error["evalue"]
+    index = (tmp_path / "run" / "index.html").read_text()
+    assert "failed" in index and "image_ids=[999]" in index
+    # a re-run skips what succeeded and tries the failed job again
+    logs: list[str] = []
+    with pytest.raises(batch.BatchFailed):
+        batch.run_plan(plan, run_dir=tmp_path / "run", n_jobs=2, data_dir=tmp_path / "data", figures_dir=None,
+                       log=logs.append)
+    assert sum(line.startswith("[skip]") for line in logs) == 3
+    assert any(line.startswith("[failed] synthetic-shapes/random-tiny/04_attribution") for line in logs)
+
+
+def test_killed_batch_resumes_only_what_is_missing(tmp_path):
+    plan = _small_plan(tmp_path, image_ids=[0])
+    command = [sys.executable, "-m", "indirect_core", "report", str(plan), "--jobs", "1", "--runs-dir",
+               str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data"), "--figures-dir", str(tmp_path / "f")]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = tmp_path / "runs" / "tiny" / "synthetic-shapes" / "random-tiny" / "01_cache" / "status.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and not first.is_file():
+        assert child.poll() is None, "the batch ended before it could be killed"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let the next notebook start
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("status.json")}
+    assert first in finished and len(finished) < 4
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    skipped = [line for line in result.stdout.splitlines() if line.startswith("[skip]")]
+    started = [line for line in result.stdout.splitlines() if line.startswith("[start]")]
+    assert len(skipped) == len(finished) and len(skipped) + len(started) == 4
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime  # not executed again
+    statuses = [json.loads(p.read_text())["state"] for p in (tmp_path / "runs").rglob("status.json")]
+    assert statuses == ["succeeded"] * 4
+
+
+BAD_PARAMETERS = [
+    ("01_cache_embeddings.ipynb", {"dataset": "imagenet-xyz"}, "parameter dataset='imagenet-xyz'"),
+    ("02_fit_indirect.ipynb", {"notion": "car model"}, "parameter notions: ['car model'] not a notion"),
+    ("02_fit_indirect.ipynb", {"template": "a photo of a cat", "words": ["red"]}, "parameter template="),
+    ("03_evaluate.ipynb", {"n_components": 0}, "parameter n_components=0"),
+    ("04_attribution.ipynb", {"notions": ["colour"]}, "parameter notions: ['colour']"),
+]
+
+
+@pytest.mark.parametrize("notebook,parameters,message", BAD_PARAMETERS)
+def test_bad_parameter_fails_in_the_first_cell(notebook, parameters, message, tmp_path):
+    source = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+    parameters_cell = next(i for i, c in enumerate(source.cells) if "parameters" in c.metadata.get("tags", []))
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        papermill.execute_notebook(str(NOTEBOOKS / notebook), str(tmp_path / notebook),
+                                   parameters={"backbone": "random-tiny", **parameters}, cwd=str(tmp_path),
+                                   progress_bar=False, kernel_name="python3")
+    # papermill inserts the injected-parameters cell right after the tagged one: the check cell comes next
+    assert info.value.cell_index == parameters_cell + 2
+    assert info.value.ename == "ConfigError" and message in info.value.evalue
+
+
+def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), path
+        assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1, path
+
+
+def test_plan_validation_names_the_problem(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"datasets": {"synthetic-shapes": {"notions": ["car model"]}}}))
+    with pytest.raises(ic.ConfigError, match=r"\['car model'\] not a notion"):
+        batch.load_plan(bad)
+    bad.write_text(yaml.safe_dump({"datasets": {"synthetic-shapes": {}}, "seeds": 0}))
+    with pytest.raises(ic.ConfigError, match="seeds=0"):
+        batch.load_plan(bad)
+    bad.write_text(yaml.safe_dump({"datasets": {"synthetic-shapes": {}}, "attribution": {"method": "lime"}}))
+    with pytest.raises(ic.ConfigError, match="attribution.method='lime'"):
+        batch.load_plan(bad)
+    with pytest.raises(ic.ConfigError, match="does not exist"):
+        batch.load_plan(tmp_path / "missing.yaml")
+    jobs = batch.plan_jobs(batch.load_plan(ROOT / "plans" / "demo.yaml"), tmp_path)
+    assert [j.id.rsplit("/", 1)[1] for j in jobs] == [
+        "01_cache", "02_fit-shape", "02_fit-object-colour", "02_fit-background-colour", "03_evaluate",
+        "04_attribution"]
+    assert jobs[-1].depends_on == tuple(j.id for j in jobs[1:4])
