@@ -28,7 +28,8 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = {"cache": "01_cache_embeddings.ipynb", "fit": "02_fit_indirect.ipynb",
              "evaluate": "03_evaluate.ipynb", "attribution": "04_attribution.ipynb"}
 PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components", "device", "batch_size",
-             "num_workers", "attribution", "evaluation", "model_options"}
+             "num_workers", "attribution", "evaluation", "model_options", "sweep"}
+SWEEP_KEYS = {"n_components", "n_prompts"}
 EVALUATION_KEYS = {"n_queries", "top_k", "seed"}
 ATTRIBUTION_KEYS = {"method", "samples", "noise", "image_ids", "window", "seed"}
 
@@ -96,6 +97,15 @@ def load_plan(path: str | Path) -> dict:
         unknown = set(plan[section] if section == "evaluation" else plan.get(section) or {}) - allowed
         if unknown:
             raise ConfigError(f"plan {path}: unknown {section} key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    sweep = plan["sweep"] = check_dict("sweep", plan.get("sweep"))
+    if sweep:
+        if len(sweep) != 1 or set(sweep) - SWEEP_KEYS:
+            raise ConfigError(f"plan {path}: sweep must have exactly one of {sorted(SWEEP_KEYS)}, got {sorted(sweep)}")
+        (key, values), = sweep.items()
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"plan {path}: sweep.{key} must be a non-empty list, e.g. [2, 4, 8]")
+        for value in values:
+            check_positive_int(f"sweep.{key}", value)
     attribution = plan["attribution"] = check_dict("attribution", plan.get("attribution", {}))
     if attribution:
         if attribution.get("method", "smoothgrad") not in ATTRIBUTION_METHODS:
@@ -132,11 +142,17 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
                     "dataset": dataset, "notion": notion, "backbone": backbone, "cache_dir": str(cache_dir),
                     "device": plan["device"], "n_components": plan["n_components"], "seed": 0,
                     "output_dir": str(run_dir / fit_id)}, depends_on=(cache_id,)))
-            eval_id = f"{prefix}/03_evaluate"
-            jobs.append(Job(eval_id, NOTEBOOKS["evaluate"], {
-                **common, "notions": notions, "models": plan["models"], "repetitions": plan["seeds"],
-                "n_components": plan["n_components"], "model_options": plan["model_options"],
-                **plan["evaluation"], "output_dir": str(run_dir / eval_id)}, depends_on=(cache_id,)))
+            evaluation = {**common, "notions": notions, "models": plan["models"], "repetitions": plan["seeds"],
+                          "n_components": plan["n_components"], "model_options": plan["model_options"],
+                          "batch_size": plan["batch_size"], "num_workers": plan["num_workers"],
+                          **plan["evaluation"]}
+            sweep = [(None, None)] if not plan.get("sweep") else \
+                [(key, value) for key, values in plan["sweep"].items() for value in values]
+            for key, value in sweep:
+                eval_id = f"{prefix}/03_evaluate" + (f"-{key}-{value}" if key else "")
+                jobs.append(Job(eval_id, NOTEBOOKS["evaluate"], {
+                    **evaluation, **({key: value} if key else {}), "output_dir": str(run_dir / eval_id)},
+                    depends_on=(cache_id,)))
             if plan["attribution"]:
                 attribution_id = f"{prefix}/04_attribution"
                 jobs.append(Job(attribution_id, NOTEBOOKS["attribution"], {

@@ -481,6 +481,65 @@ def plot_mask_share(shares: pd.DataFrame, random_weights: bool = False) -> Figur
     return fig
 
 
+def plot_sweep(runs: pd.DataFrame, x: str, metric: str = "mean_average_precision_at_r", x_label: str | None = None,
+               random_weights: bool = False) -> Figure:
+    """One panel per notion: the metric (mean ± std over seeds) against a swept setting, one line per model.
+
+    ``runs`` has columns notion, model, seed, the metric and ``x`` (numbers are drawn on a log2 axis when they
+    span more than a factor of 8; anything else is treated as categories, e.g. backbone names).
+    """
+    set_theme()
+    if metric not in METRICS:
+        raise ConfigError(f"metric={metric!r} is not one of {list(METRICS)}")
+    needed = ["notion", "model", metric, x]
+    if not isinstance(runs, pd.DataFrame) or any(c not in runs.columns for c in needed) or runs.empty:
+        raise ConfigError(f"runs must be a non-empty DataFrame with columns {needed}")
+    stats = runs.groupby(["notion", "model", x], sort=False)[metric].agg(["mean", lambda v: v.std(ddof=0)])
+    stats.columns = ["mean", "std"]
+    stats = stats.reset_index()
+    notions = [str(n) for n in dict.fromkeys(runs["notion"])]
+    order = [m for m in MODELS if m in set(runs["model"])]
+    numeric = pd.api.types.is_numeric_dtype(runs[x])
+    categories = list(dict.fromkeys(runs[x]))
+    columns = min(len(notions), 3)
+    rows = -(-len(notions) // columns)
+    width = COLUMN_WIDTH if columns == 1 else DOUBLE_COLUMN_WIDTH
+    fig, axes = plt.subplots(rows, columns, figsize=(width, 2.1 * rows + 0.4), squeeze=False, sharey=True,
+                             layout="constrained")
+    colours = model_colours()
+    for ax, notion in zip(axes.flat, notions):
+        for model in order:
+            line = stats[(stats["notion"] == notion) & (stats["model"] == model)].dropna(subset=["mean"])
+            if line.empty:
+                continue
+            xs = line[x].to_numpy(dtype=float) if numeric else [categories.index(v) for v in line[x]]
+            ax.plot(xs, line["mean"], marker="o", markersize=3, color=colours[model], label=display_name(model))
+            ax.fill_between(xs, line["mean"] - line["std"], line["mean"] + line["std"], color=colours[model],
+                            alpha=0.2, linewidth=0)
+        if numeric and runs[x].max() / max(runs[x].min(), 1e-12) > 8:
+            ax.set_xscale("log", base=2)
+            ticks = sorted(runs[x].unique())
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([f"{t:g}" for t in ticks], rotation=45 if len(ticks) > 6 else 0)
+            ax.minorticks_off()
+        elif numeric:
+            ax.set_xticks(sorted(runs[x].unique()))
+        else:
+            ax.set_xticks(range(len(categories)))
+            ax.set_xticklabels([str(c) for c in categories])
+        ax.set_title(notion)
+        ax.set_xlabel(x_label or x)
+        ax.set_ylim(0, 1)
+    for ax in axes.flat[len(notions):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(SHORT_NAMES[metric])
+    fig.legend(handles=_model_handles(order), loc="outside lower center", ncols=min(len(order), 4))
+    if random_weights:
+        mark_random_weights(fig)
+    return fig
+
+
 def _image_list(images: Any, name: str) -> list[np.ndarray]:
     """A non-empty list of images as HxWx3 (uint8 or float in [0, 1]) arrays, or a ConfigError naming the item."""
     if isinstance(images, (str, Path, Image.Image)) or (

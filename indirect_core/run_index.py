@@ -13,6 +13,7 @@ import pandas as pd
 from .atomic import write_text_atomic
 from .backbone import RANDOM_WEIGHTS_MARKER
 from .experiment import summarize
+from .naming import slug
 from .tables import formatted
 
 KEY_FIGURES = ("metric_bars", "metrics_grid", "neighbours", "attributions", "mask_share")
@@ -51,6 +52,40 @@ def _results_tables(run_dir: Path, results: Sequence) -> list[tuple[str, pd.Data
     return tables
 
 
+def write_analysis_figures(run_dir: Path, plan: dict, results: Sequence) -> list[Path]:
+    """Figures across jobs: the metric against the swept setting, or against the backbone when several ran."""
+    from . import plots
+
+    sweep_key = next(iter(plan.get("sweep") or {}), None)
+    by_backbone = len(plan.get("backbones", [])) > 1
+    if not sweep_key and not by_backbone:
+        return []
+    frames = []
+    for result in results:
+        runs_csv = run_dir / result.job.id / "runs.csv"
+        if result.job.notebook.startswith("03") and runs_csv.is_file():
+            runs = pd.read_csv(runs_csv)
+            runs["dataset"] = result.job.parameters["dataset"]
+            runs["backbone"] = result.job.parameters["backbone"]
+            if sweep_key:
+                runs[sweep_key] = result.job.parameters[sweep_key]
+            frames.append(runs)
+    if not frames:
+        return []
+    runs = pd.concat(frames, ignore_index=True)
+    random_weights = "weights" in runs.columns and runs["weights"].notna().any()
+    x, label = (sweep_key, {"n_components": "embedding size", "n_prompts": "number of prompts"}[sweep_key]) \
+        if sweep_key else ("backbone", "CLIP backbone")
+    written = []
+    for (dataset, backbone), part in runs.groupby(["dataset", "backbone"] if sweep_key else ["dataset", "dataset"]):
+        fig = plots.plot_sweep(part, x, x_label=label, random_weights=random_weights)
+        name = f"analysis_{slug(dataset)}" + (f"_{slug(backbone)}" if sweep_key else "")
+        stem = run_dir / "figures" / name
+        written += [p for p in plots.save_figure(fig, stem) if p.suffix == ".png"]
+        plots.plt.close(fig)
+    return written
+
+
 def _key_figures(run_dir: Path, results: Sequence) -> list[Path]:
     """PNG figures whose name starts with a key figure name, in job order."""
     found = []
@@ -66,7 +101,7 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
     """Write index.html and README.md into the run folder; copy the key figures (PNG + PDF) to figures_dir."""
     random_weights = _random_weights(run_dir)
     tables = _results_tables(run_dir, results)
-    figures = _key_figures(run_dir, results)
+    figures = write_analysis_figures(run_dir, plan, results) + _key_figures(run_dir, results)
     created = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     banner = (f"⚠ {RANDOM_WEIGHTS_MARKER.upper()}: at least one notebook ran with a randomly initialised CLIP. "
               "These numbers and figures check the pipeline; they are not results.")
@@ -90,7 +125,7 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
     markdown += ["## Key figures", ""]
     for figure in figures:
         relative = figure.relative_to(run_dir).as_posix()
-        caption = f"{figure.parent.parent.relative_to(run_dir).as_posix()}: {figure.stem}"
+        caption = f"{_origin(figure, run_dir, plan['name'])}: {figure.stem}"
         parts.append(f"<figure><img src='{html.escape(relative)}' alt='{html.escape(caption)}'>"
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         markdown += [f"![{caption}]({relative})", ""]
@@ -118,11 +153,17 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
     return index
 
 
+def _origin(figure: Path, run_dir: Path, default: str) -> str:
+    """The job a figure belongs to (its folder above figures/), or ``default`` for run-level figures."""
+    origin = figure.parent.parent.relative_to(run_dir).as_posix()
+    return default if origin in ("", ".") else origin
+
+
 def _copy_figures(figures: Sequence[Path], run_dir: Path, target: Path) -> None:
     """Copy key figures (PNG and PDF siblings) to the top-level figures folder, named after their job."""
     target.mkdir(parents=True, exist_ok=True)
     for png in figures:
-        job = png.parent.parent.relative_to(run_dir).as_posix().replace("/", "_")
+        job = _origin(png, run_dir, "run").replace("/", "_")
         for source in (png, png.with_suffix(".pdf")):
             if source.is_file():
                 shutil.copyfile(source, target / f"{job}_{source.name}")

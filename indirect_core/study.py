@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -44,21 +45,37 @@ class StudyResult:
 def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, notions: Sequence[Notion],
                      models: Iterable[str] = DEFAULT_MODELS, seeds: Iterable[int] = range(5),
                      n_components: int = 128, model_options: Mapping[str, Mapping[str, Any]] | None = None,
-                     progress: bool = True) -> StudyResult:
-    """Embed each notion's prompts, then run every model × seed on the image features."""
+                     n_prompts: int | None = None, progress: bool = True) -> StudyResult:
+    """Embed each notion's prompts, then run every model × seed on the image features.
+
+    ``n_prompts``: use a random subset of that many prompts, drawn afresh for each seed (the paper's
+    prompt analysis); ``None`` uses all prompts.
+    """
     models, seeds = list(models), list(seeds)
     runs, prompts = [], {}
     for notion in notions:
-        prompts[notion.name] = notion.prompts
-        text_features = backbone.encode_texts(notion.prompts)
-        runs.append(run_notion(notion.name, text_features, features, notion.labels(data), models=models,
-                               seeds=seeds, n_components=n_components, model_options=model_options,
-                               progress=progress))
+        all_prompts = notion.prompts
+        prompts[notion.name] = all_prompts
+        if n_prompts is None:
+            runs.append(run_notion(notion.name, backbone.encode_texts(all_prompts), features,
+                                   notion.labels(data), models=models, seeds=seeds, n_components=n_components,
+                                   model_options=model_options, progress=progress))
+            continue
+        if n_prompts > len(all_prompts):
+            raise ConfigError(f"n_prompts={n_prompts} but notion {notion.name!r} has only {len(all_prompts)} "
+                              "prompts: choose a smaller n_prompts")
+        for seed in seeds:
+            chosen = np.random.default_rng(seed).choice(len(all_prompts), n_prompts, replace=False)
+            subset = [all_prompts[i] for i in sorted(chosen)]
+            prompts[f"{notion.name} (seed {seed})"] = subset
+            runs.append(run_notion(notion.name, backbone.encode_texts(subset), features, notion.labels(data),
+                                   models=models, seeds=[seed], n_components=n_components,
+                                   model_options=model_options, progress=progress))
     all_runs = pd.concat(runs, ignore_index=True)
     summary = summarize(all_runs)
     if backbone.random_weights:
         all_runs.insert(0, "weights", RANDOM_WEIGHTS_MARKER)
-    settings = {"models": models, "seeds": seeds, "n_components": n_components,
+    settings = {"models": models, "seeds": seeds, "n_components": n_components, "n_prompts": n_prompts,
                 "notions": [n.name for n in notions], "model_options": dict(model_options or {})}
     return StudyResult(all_runs, summary, prompts, backbone.identity(), data.identity(), settings)
 
