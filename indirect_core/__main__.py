@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--data-dir", default="data")
     batch.add_argument("--cache-dir", default=None)
     batch.add_argument("--figures-dir", default="figures")
+    batch.add_argument("--check", action="store_true",
+                       help="validate the plan, print what would run and what data/weights are missing; run nothing")
     study = commands.add_parser("experiment", help="run every notion × model × seed on a dataset (script)")
     study.add_argument("--dataset", default="synthetic-shapes")
     study.add_argument("--backbone", default="auto", help="CLIP name, checkpoint path, random-tiny, or auto")
@@ -46,9 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "report":
-            from .batch import load_plan, run_plan
+            from .batch import check_plan, load_plan, run_plan
 
             name = args.name or load_plan(args.plan)["name"]
+            if args.check:
+                text, ready = check_plan(args.plan, run_dir=Path(args.runs_dir) / name, data_dir=args.data_dir,
+                                         cache_dir=args.cache_dir)
+                print(text)
+                print("ready to run" if ready else "plan is valid; the data or weights marked MISSING are needed "
+                      "before it can run")
+                return 0
             run_plan(args.plan, run_dir=Path(args.runs_dir) / name, n_jobs=args.jobs, data_dir=args.data_dir,
                      cache_dir=args.cache_dir, figures_dir=args.figures_dir)
             return 0

@@ -276,5 +276,62 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
     return run_dir
 
 
+def check_plan(plan_path: str | Path, run_dir: str | Path | None = None, data_dir: str | Path | None = None,
+               cache_dir: str | Path | None = None) -> tuple[str, bool]:
+    """What a plan would run and which data or weights are missing, without running or downloading anything.
+
+    Returns the report text and whether everything needed is present. An invalid plan raises ConfigError.
+    """
+    import os
+
+    from .backbone import RANDOM_ARCHITECTURES, clip_download_root
+    from .datasets import SYNTHETIC_SHAPES, load_dataset
+    from .errors import DatasetError
+
+    plan = load_plan(plan_path)
+    run_dir = Path(run_dir or Path("runs") / plan["name"]).resolve()
+    jobs = plan_jobs(plan, run_dir, data_dir=data_dir, cache_dir=cache_dir)
+    lines = [f"plan {plan['name']}: valid; {len(jobs)} notebook job(s) into {run_dir}"]
+    for job in jobs:
+        state = "done" if previous_success(job, run_dir) else "to run"
+        lines.append(f"  [{state}] {job.id}  ({job.notebook})")
+    ready = True
+    lines.append("data:")
+    if data_dir is not None:
+        os.environ["INDIRECT_DATA_DIR"] = str(Path(data_dir).resolve())
+    for dataset, settings in plan["datasets"].items():
+        notions = check_notions(dataset, settings.get("notions", "all"))
+        described = f"{dataset} ({len(notions)} notion(s): {', '.join(n.name for n in notions)})"
+        if dataset == SYNTHETIC_SHAPES:
+            lines.append(f"  [ok] {described}: generated on first use")
+            continue
+        try:
+            data = load_dataset(dataset, root=settings.get("root"), **(settings.get("options") or {}))
+        except DatasetError as missing:
+            ready = False
+            lines.append(f"  [MISSING] {described}:\n      " + str(missing).replace("\n", "\n      "))
+            continue
+        lines.append(f"  [ok] {described}: {len(data)} images in {data.root}")
+    lines.append("backbones:")
+    for backbone in plan["backbones"]:
+        if backbone in RANDOM_ARCHITECTURES or backbone == "auto":
+            note = "random weights (pipeline check only)" if backbone != "auto" else \
+                "ViT-B/32 if available, else random-tiny"
+            lines.append(f"  [ok] {backbone}: {note}")
+            continue
+        import clip
+
+        if backbone in clip.available_models():
+            target = clip_download_root() / os.path.basename(clip.clip._MODELS[backbone])
+            present = target.is_file()
+        else:
+            target = Path(backbone).expanduser()
+            present = target.is_file()
+        ready &= present
+        lines.append(f"  [{'ok' if present else 'MISSING'}] {backbone}: "
+                     + (f"{target}" if present else f"weights not at {target}; put the file there (see README)"))
+    return "\n".join(lines), ready
+
+
 class BatchFailed(IndirectError):
     """Some notebooks of a batch failed; the others completed and the index lists what happened."""
