@@ -48,7 +48,7 @@ def _results_tables(run_dir: Path, results: Sequence) -> list[tuple[str, pd.Data
         if result.job.notebook.startswith("03") and runs_csv.is_file():
             runs = pd.read_csv(runs_csv, keep_default_na=True).drop(columns=["weights"], errors="ignore")
             runs["note"] = runs["note"].astype(object).where(runs["note"].notna(), "")
-            tables.append((result.job.id.rsplit("/", 1)[0], formatted(summarize(runs))))
+            tables.append((result.job.id, formatted(summarize(runs)), _switches(result.job.parameters)))
     return tables
 
 
@@ -86,6 +86,19 @@ def write_analysis_figures(run_dir: Path, plan: dict, results: Sequence) -> list
     return written
 
 
+def _switches(parameters: dict) -> str:
+    """The settings that decide whether a table is paper-faithful: model switches and dataset options."""
+    model_options = parameters.get("model_options") or {}
+    dataset_options = parameters.get("dataset_options") or {}
+    parts = [f"backbone {parameters.get('backbone')}", f"k={parameters.get('n_components')}"]
+    if parameters.get("n_prompts"):
+        parts.append(f"n_prompts={parameters['n_prompts']}")
+    parts.append("dataset options: " + (", ".join(f"{k}={v}" for k, v in dataset_options.items()) or "defaults"))
+    parts.append("model switches: " + (", ".join(f"{m}: {o}" for m, o in model_options.items())
+                                       or "none (paper-faithful defaults, docs/PROTOCOL.md)"))
+    return "; ".join(parts)
+
+
 def _key_figures(run_dir: Path, results: Sequence) -> list[Path]:
     """PNG figures whose name starts with a key figure name, in job order."""
     found = []
@@ -115,9 +128,10 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
         markdown += [f"> **{banner}**", ""]
     parts.append("<h2>Results (mean ± population std over seeds)</h2>")
     markdown += ["## Results (mean ± population std over seeds)", ""]
-    for name, table in tables:
-        parts += [f"<h3>{html.escape(name)}</h3>", table.to_html(escape=True)]
-        markdown += [f"### {name}", "", table.to_markdown(), ""]
+    for name, table, switches in tables:
+        parts += [f"<h3>{html.escape(name)}</h3>", f"<p><small>{html.escape(switches)}</small></p>",
+                  table.to_html(escape=True)]
+        markdown += [f"### {name}", "", f"_{switches}_", "", table.to_markdown(), ""]
     if not tables:
         parts.append("<p>No evaluation finished.</p>")
         markdown += ["No evaluation finished.", ""]
