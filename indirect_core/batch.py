@@ -138,8 +138,9 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
             fit_ids = {}
             for notion in notions:
                 fit_id = fit_ids[notion] = f"{prefix}/02_fit-{slug(notion)}"
+                fit_data = {k: common[k] for k in ("dataset_options", "data_root") if k in common}
                 jobs.append(Job(fit_id, NOTEBOOKS["fit"], {
-                    "dataset": dataset, "notion": notion, "backbone": backbone, "cache_dir": str(cache_dir),
+                    **fit_data, "dataset": dataset, "notion": notion, "backbone": backbone, "cache_dir": str(cache_dir),
                     "device": plan["device"], "n_components": plan["n_components"], "seed": 0,
                     "output_dir": str(run_dir / fit_id)}, depends_on=(cache_id,)))
             evaluation = {**common, "notions": notions, "models": plan["models"], "repetitions": plan["seeds"],

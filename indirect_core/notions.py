@@ -1,6 +1,8 @@
 """Similarity notions: a label column of a dataset described only by a prompt template and a word list.
 
 InDiReCT needs nothing but these prompts to build its projection; the label column is used for evaluation.
+The words come from a shipped word list (``indirect_core/prompts/``), a user's list or file, or, as the
+authors did for car type, genre and country, the label vocabulary of the evaluated dataset (``LABEL_VOCABULARY``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,41 @@ import numpy as np
 
 from indirect_core.datasets import SYNTHETIC_SHAPES, Dataset
 from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.prompt_words import read_words, words as word_list
 from indirect_core.synthetic_shapes import CSS21_COLOURS, SHAPE_VOCABULARY
 
 CSS21_COLOUR_WORDS: tuple[str, ...] = tuple(CSS21_COLOURS)
 """The 17 CSS 2.1 colour names (aqua, black, blue, ... white, yellow), the colour prompt words."""
+
+read_word_file = read_words
+"""Words from a user's text file, one per line (kept under its old name; see prompt_words.read_words)."""
+
+
+class _LabelVocabulary:
+    """Marker type of LABEL_VOCABULARY (a single instance that survives copying and pickling)."""
+
+    _instance: "_LabelVocabulary | None" = None
+
+    def __new__(cls) -> "_LabelVocabulary":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "LABEL_VOCABULARY"
+
+    def __reduce__(self) -> str:
+        return "LABEL_VOCABULARY"
+
+
+LABEL_VOCABULARY = _LabelVocabulary()
+"""Pass as a notion's ``words``: the prompt words are the distinct labels of the evaluated dataset (B7)."""
+
+LABEL_VOCABULARY_SOURCE = "label vocabulary"
+"""``Notion.word_source`` of a notion whose words are (or will be) the dataset's label vocabulary."""
+
+GIVEN_WORDS_SOURCE = "given words"
+"""``Notion.word_source`` of a notion built from an explicit word list."""
 
 
 def _check_template(template: object, notion: str) -> None:
@@ -44,17 +77,23 @@ class Notion:
     dataset: str
     label_column: str
     template: str
-    words: tuple[str, ...]
+    words: tuple[str, ...] | _LabelVocabulary
+    word_source: str = GIVEN_WORDS_SOURCE
+    """Where the words come from: a shipped word list's name, a file path, "label vocabulary" or "given words"."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError(f"notion name {self.name!r} is invalid: pass a non-empty string, e.g. 'shape'")
         if isinstance(self.words, str):
             raise ConfigError(
-                f"words for notion {self.name!r} is the single string {self.words!r}: pass a list of words"
+                f"words for notion {self.name!r} is the single string {self.words!r}: pass a list of words "
+                f"(or LABEL_VOCABULARY for the dataset's labels)"
             )
-        object.__setattr__(self, "words", tuple(self.words))
         _check_template(self.template, self.name)
+        if self.words is LABEL_VOCABULARY:
+            object.__setattr__(self, "word_source", LABEL_VOCABULARY_SOURCE)
+            return
+        object.__setattr__(self, "words", tuple(self.words))
         if not self.words:
             raise ConfigError(
                 f"empty prompt list for notion {self.name!r} of dataset {self.dataset!r}: pass at least one word"
@@ -66,9 +105,43 @@ class Notion:
             )
 
     @property
+    def uses_label_vocabulary(self) -> bool:
+        """True if the words are the label vocabulary of the evaluated dataset (resolved or not)."""
+        return self.word_source == LABEL_VOCABULARY_SOURCE
+
+    @property
+    def is_resolved(self) -> bool:
+        """False while the words still wait for a dataset (``for_dataset``) to supply its labels."""
+        return self.words is not LABEL_VOCABULARY
+
+    @property
     def prompts(self) -> list[str]:
         """template.format(word) for each word, in order, duplicates removed (first occurrence kept)."""
+        if not self.is_resolved:
+            raise ConfigError(
+                f"notion {self.name!r} of dataset {self.dataset!r} takes its prompt words from the label "
+                f"vocabulary of the evaluated dataset: call notion.for_dataset(data) first, or give fixed "
+                f"words with with_word_list(name) / with_prompts(words=...)"
+            )
         return list(dict.fromkeys(self.template.format(w) for w in self.words))
+
+    def for_dataset(self, dataset: Dataset) -> "Notion":
+        """A copy whose words are the sorted distinct labels of `dataset` (label-vocabulary notions only; else self)."""
+        if not self.uses_label_vocabulary:
+            return self
+        return dataclasses.replace(self, words=_label_vocabulary(self, dataset))
+
+    def with_label_vocabulary(self) -> "Notion":
+        """A copy that takes its words from the evaluated dataset's labels (resolve with ``for_dataset``)."""
+        return dataclasses.replace(self, words=LABEL_VOCABULARY, word_source=LABEL_VOCABULARY_SOURCE)
+
+    def with_word_list(self, name: str) -> "Notion":
+        """A copy whose words are the shipped word list `name` (see prompt_words.available_word_lists())."""
+        return dataclasses.replace(self, words=tuple(word_list(name)), word_source=name.removesuffix(".txt"))
+
+    def with_word_file(self, path: str | Path) -> "Notion":
+        """A copy whose words are read from a user's word file (one word per line)."""
+        return dataclasses.replace(self, words=tuple(read_words(path)), word_source=str(path))
 
     def labels(self, dataset: Dataset) -> np.ndarray:
         """This notion's label column of `dataset` as a numpy array of str."""
@@ -80,13 +153,36 @@ class Notion:
             )
         return np.asarray(dataset.labels[self.label_column].astype(str).to_numpy(), dtype=str)
 
-    def with_prompts(self, template: str | None = None, words: Iterable[str] | None = None) -> "Notion":
-        """A copy with a custom template and/or word list (validated like any notion)."""
-        return dataclasses.replace(
-            self,
-            template=self.template if template is None else template,
-            words=self.words if words is None else tuple(words),
+    def with_prompts(self, template: str | None = None,
+                     words: Iterable[str] | _LabelVocabulary | None = None) -> "Notion":
+        """A copy with a custom template and/or words (a word list, or LABEL_VOCABULARY); validated as usual."""
+        if words is None:
+            return dataclasses.replace(self, template=self.template if template is None else template)
+        if words is LABEL_VOCABULARY:
+            new_words, source = LABEL_VOCABULARY, LABEL_VOCABULARY_SOURCE
+        elif isinstance(words, str):
+            new_words, source = words, GIVEN_WORDS_SOURCE  # refused with a clear message in __post_init__
+        else:
+            new_words, source = tuple(words), GIVEN_WORDS_SOURCE
+        return dataclasses.replace(self, template=self.template if template is None else template,
+                                   words=new_words, word_source=source)
+
+
+def _label_vocabulary(notion: Notion, dataset: Dataset) -> tuple[str, ...]:
+    """Sorted distinct values of the notion's label column in `dataset`; DatasetError if none or blank."""
+    vocabulary = sorted(set(notion.labels(dataset).tolist()))
+    if not vocabulary:
+        raise DatasetError(
+            f"dataset {dataset.name!r} (root {dataset.root}) has no images, so notion {notion.name!r} has no "
+            f"label vocabulary for its prompts: load a dataset with images"
         )
+    if any(not v.strip() for v in vocabulary):
+        raise DatasetError(
+            f"dataset {dataset.name!r} (root {dataset.root}) has blank labels in column {notion.label_column!r}, "
+            f"which cannot be prompt words of notion {notion.name!r}: fill in or drop those rows, or use "
+            f"fixed words with with_word_list(name)"
+        )
+    return tuple(vocabulary)
 
 
 _NOTIONS: dict[tuple[str, str], Notion] = {}
@@ -121,27 +217,17 @@ def get_notion(dataset: str, name: str) -> Notion:
     )
 
 
-def notion_from_words(dataset: str, label_column: str, template: str, words: Iterable[str],
+def notion_from_words(dataset: str, label_column: str, template: str, words: Iterable[str] | _LabelVocabulary,
                       name: str | None = None, register: bool = False) -> Notion:
-    """A notion for a user's own collection (name defaults to the label column); optionally registered."""
+    """A notion for a user's own collection (name defaults to the label column); optionally registered.
+
+    ``words`` may be LABEL_VOCABULARY: the prompts are then built from the labels (see ``Notion.for_dataset``).
+    """
+    if words is not LABEL_VOCABULARY and not isinstance(words, str):
+        words = tuple(words)
     notion = Notion(name=name or label_column, dataset=dataset, label_column=label_column,
-                    template=template, words=tuple(words))
+                    template=template, words=words)
     return register_notion(notion) if register else notion
-
-
-def read_word_file(path: str | Path) -> list[str]:
-    """Words from a text file, one per line; blank lines and '#' comments are ignored."""
-    file = Path(path)
-    if not file.is_file():
-        raise DatasetError(f"word file {file} does not exist: create it with one prompt word per line")
-    words = []
-    for line in file.read_text(encoding="utf-8").splitlines():
-        word = line.split("#", 1)[0].strip()
-        if word:
-            words.append(word)
-    if not words:
-        raise DatasetError(f"word file {file} holds no words: write one prompt word per line")
-    return words
 
 
 SHAPE = register_notion(Notion("shape", SYNTHETIC_SHAPES, "shape", "a photo of a {}", SHAPE_VOCABULARY))
@@ -152,3 +238,38 @@ BACKGROUND_COLOUR = register_notion(
     Notion("background colour", SYNTHETIC_SHAPES, "background_colour",
            "a shape in front of a {} background", CSS21_COLOUR_WORDS)
 )
+
+# The paper's 13 notions (protocol sections 2 and 3): templates as the authors wrote them.
+SYNTHETIC_CARS, CARS196, INSHOP, CUB200, MOVIE_POSTERS = (
+    "synthetic-cars", "cars196", "inshop", "cub200", "movie-posters")
+
+
+def _from_list(dataset: str, name: str, label_column: str, template: str, list_name: str) -> Notion:
+    """Register a paper notion whose words are the shipped word list `list_name`."""
+    return register_notion(Notion(name, dataset, label_column, template, tuple(word_list(list_name)), list_name))
+
+
+def _from_labels(dataset: str, name: str, label_column: str, template: str) -> Notion:
+    """Register a paper notion whose words are the evaluated dataset's label vocabulary."""
+    return register_notion(Notion(name, dataset, label_column, template, LABEL_VOCABULARY))
+
+
+PAPER_NOTIONS: tuple[Notion, ...] = (
+    _from_list(SYNTHETIC_CARS, "car model", "car_model", "a photo of a {}", "car_models"),
+    _from_list(SYNTHETIC_CARS, "car colour", "car_colour", "a {} car", "css21_colours"),
+    _from_list(SYNTHETIC_CARS, "background colour", "background_colour",
+               "a car in front of a {} background", "css21_colours"),
+    _from_list(CARS196, "car model", "class_name", "a photo of a {}", "car_models"),
+    _from_list(CARS196, "manufacturer", "manufacturer", "a photo of a car produced by {}", "car_manufacturers"),
+    _from_labels(CARS196, "car type", "body_type", "a photo of a {}"),
+    _from_list(INSHOP, "clothing category", "category", "a photo of a person wearing a {}", "inshop_categories"),
+    _from_list(INSHOP, "texture", "texture",
+               "a photo of a person wearing clothes with a {} texture", "inshop_texture"),
+    _from_list(INSHOP, "fabric", "fabric", "a photo of a person wearing clothes made out of {}", "inshop_fabric"),
+    _from_list(INSHOP, "fit", "fit", "a photo of a person wearing clothes with a {} fit", "inshop_fit"),
+    _from_list(CUB200, "bird species", "species", "a photo of a {}", "cub_training_classes"),
+    _from_labels(MOVIE_POSTERS, "genre", "genre", "a poster of a {} movie"),
+    _from_labels(MOVIE_POSTERS, "production country", "country", "a poster of a movie produced in {}"),
+)
+"""InDiReCT's 13 notions in the paper's order. Car type, genre and country use the label vocabulary (B7);
+texture, fabric and fit use their own attribute words (the fix of B1)."""

@@ -54,6 +54,7 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
     models, seeds = list(models), list(seeds)
     runs, prompts = [], {}
     for notion in notions:
+        notion = notion.for_dataset(data)
         all_prompts = notion.prompts
         prompts[notion.name] = all_prompts
         if n_prompts is None:
@@ -109,7 +110,7 @@ def resolve_notions(dataset: str, data: Dataset, notions: Sequence[str | Notion]
                           "--label-column label)")
     for notion in chosen:
         notion.labels(data)  # fails now, naming the column, rather than after the images are embedded
-    return chosen
+    return [notion.for_dataset(data) for notion in chosen]  # label-vocabulary notions take words from the data
 
 
 def run_study(dataset: str = "synthetic-shapes", backbone: str = "auto",
