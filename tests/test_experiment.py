@@ -11,14 +11,19 @@ from indirect_core.experiment import run_notion, summarize
 from indirect_core.tables import to_latex, to_markdown
 
 
-@pytest.fixture(scope="module")
-def runs():
+def _inputs():
+    """Three well-separated classes of 20 images; one prompt per class near its centre."""
     g = torch.Generator().manual_seed(0)
     labels = np.repeat(["a", "b", "c"], 20)
     centres = torch.randn(3, 32, generator=g)
     images = centres[np.unique(labels, return_inverse=True)[1]] + 0.5 * torch.randn(60, 32, generator=g)
     texts = centres + 0.1 * torch.randn(3, 32, generator=g)
-    return run_notion("toy", texts, images, labels, models=["random", "clip", "indirect", "pca", "randtransform"],
+    return texts, images, labels
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return run_notion("toy", *_inputs(), models=["random", "clip", "indirect", "pca", "randtransform"],
                       seeds=[0, 1, 2], n_components=4, progress=False)
 
 
@@ -31,15 +36,6 @@ def test_one_row_per_model_and_seed_with_all_metrics(runs):
     assert random["precision_at_1"].nunique() > 1  # seeds drive the random baseline
     again = run_notion("toy", *_inputs(), models=["random"], seeds=[0, 1, 2], n_components=4, progress=False)
     assert np.allclose(again["precision_at_1"], random["precision_at_1"])
-
-
-def _inputs():
-    g = torch.Generator().manual_seed(0)
-    labels = np.repeat(["a", "b", "c"], 20)
-    centres = torch.randn(3, 32, generator=g)
-    images = centres[np.unique(labels, return_inverse=True)[1]] + 0.5 * torch.randn(60, 32, generator=g)
-    texts = centres + 0.1 * torch.randn(3, 32, generator=g)
-    return texts, images, labels
 
 
 def test_summary_uses_population_std(runs):

@@ -260,3 +260,19 @@ def test_plan_validation_names_the_problem(tmp_path):
         "01_cache", "02_fit-shape", "02_fit-object-colour", "02_fit-background-colour", "03_evaluate",
         "04_attribution"]
     assert jobs[-1].depends_on == tuple(j.id for j in jobs[1:4])
+
+
+def test_paper_plans_validate_without_the_data(tmp_path):
+    for name in ("paper", "backbones", "dimensions", "prompts"):
+        result = subprocess.run([sys.executable, "-m", "indirect_core", "report", str(ROOT / "plans" / f"{name}.yaml"),
+                                 "--check", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "runs")],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert f"plan {name}: valid" in result.stdout and "[MISSING]" in result.stdout
+        assert not (tmp_path / "runs").exists()  # nothing ran
+    paper = subprocess.run([sys.executable, "-m", "indirect_core", "report", str(ROOT / "plans" / "paper.yaml"),
+                            "--check", "--data-dir", str(tmp_path / "empty")], capture_output=True, text=True,
+                           timeout=300).stdout
+    for dataset in ("synthetic-cars", "cars196", "inshop", "cub200", "movie-posters"):
+        assert f"[MISSING] {dataset}" in paper
+    assert paper.count("02_fit") == 13 and "ViT-B/32" in paper
