@@ -275,4 +275,4 @@ def test_paper_plans_validate_without_the_data(tmp_path):
                            timeout=300).stdout
     for dataset in ("synthetic-cars", "cars196", "inshop", "cub200", "movie-posters"):
         assert f"[MISSING] {dataset}" in paper
-    assert paper.count("02_fit") == 13 and "ViT-B/32" in paper
+    assert paper.count("02_fit-") == 13 and "ViT-B/32" in paper

@@ -1,0 +1,95 @@
+"""Your own images: a folder root/<label>/<image> ("image-folder") or a CSV of paths and labels ("image-csv")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from indirect_core.datasets.core import IMAGE_EXTENSIONS, Dataset, is_image
+from indirect_core.errors import ConfigError, DatasetError
+
+
+def load_image_folder(root: str | Path, name: str | None = None) -> Dataset:
+    """A user's folder root/<label>/<image>: one label column `label`, paths sorted by label then file name."""
+    root_path = Path(root).absolute()
+    if not root_path.is_dir():
+        raise DatasetError(
+            f"image folder {root_path} does not exist: create it with one sub-folder per label "
+            f"(root/<label>/<image>) or pass root=<your folder>"
+        )
+    paths: list[Path] = []
+    labels: list[str] = []
+    for label_dir in sorted(p for p in root_path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for image in sorted(p for p in label_dir.iterdir() if is_image(p)):
+            paths.append(image)
+            labels.append(label_dir.name)
+    if not paths:
+        loose = sum(1 for p in root_path.iterdir() if is_image(p))
+        hint = f" ({loose} images lie directly in {root_path}; move them into label sub-folders)" if loose else ""
+        raise DatasetError(
+            f"no images found in {root_path}/<label>/ with extensions {', '.join(IMAGE_EXTENSIONS)}{hint}: "
+            f"put each image in a sub-folder named after its label"
+        )
+    return Dataset(name=name or root_path.name, root=root_path, image_paths=tuple(paths),
+                   labels=pd.DataFrame({"label": labels}))
+
+
+def load_image_csv(csv_path: str | Path, path_column: str = "path", label_columns: Sequence[str] | None = None,
+                   name: str | None = None) -> Dataset:
+    """A CSV with an image path column (relative to the CSV's folder, or absolute) and one column per notion."""
+    csv_file = Path(csv_path).absolute()
+    if not csv_file.is_file():
+        raise DatasetError(f"CSV file {csv_file} does not exist: pass csv_path=<your labels CSV>")
+    try:
+        table = pd.read_csv(csv_file, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot parse CSV file {csv_file} ({exc}): fix the file (comma-separated, UTF-8)") from exc
+    columns = list(table.columns)
+    if path_column not in columns:
+        raise DatasetError(
+            f"CSV file {csv_file} has no path column {path_column!r} (columns: {', '.join(columns)}): "
+            f"pass path_column=<the column holding image paths>"
+        )
+    if label_columns is None:
+        label_columns = [c for c in columns if c != path_column]
+    else:
+        label_columns = [label_columns] if isinstance(label_columns, str) else list(label_columns)
+        missing = [c for c in label_columns if c not in columns]
+        if missing:
+            raise DatasetError(
+                f"CSV file {csv_file} has no label column(s) {', '.join(map(repr, missing))} "
+                f"(columns: {', '.join(columns)}): fix label_columns"
+            )
+    if table.empty:
+        raise DatasetError(f"CSV file {csv_file} has no rows: add one row per image")
+    folder = csv_file.parent
+    paths = [Path(p) if Path(p).is_absolute() else folder / p for p in table[path_column]]
+    missing_files = [p for p in paths if not p.is_file()]
+    if missing_files:
+        shown = ", ".join(str(p) for p in missing_files[:5])
+        raise DatasetError(
+            f"{len(missing_files)} image path(s) in {csv_file} (column {path_column!r}) do not exist, e.g. {shown}: "
+            f"paths are relative to {folder} unless absolute; fix the CSV or restore the files"
+        )
+    return Dataset(name=name or csv_file.stem, root=folder, image_paths=tuple(paths),
+                   labels=table[label_columns].reset_index(drop=True))
+
+
+def image_folder_loader(root: str | Path | None = None, name: str | None = None) -> Dataset:
+    """Registry entry "image-folder": root is the folder with one sub-folder per label."""
+    if root is None:
+        raise ConfigError("dataset 'image-folder' needs root=<folder with one sub-folder per label>")
+    return load_image_folder(root, name=name)
+
+
+def image_csv_loader(root: str | Path | None = None, path_column: str = "path",
+                     label_columns: Sequence[str] | None = None, name: str | None = None) -> Dataset:
+    """Registry entry "image-csv": root is the CSV file, or a folder holding labels.csv."""
+    if root is None:
+        raise ConfigError("dataset 'image-csv' needs root=<labels CSV file, or a folder holding labels.csv>")
+    csv_file = Path(root)
+    if csv_file.is_dir():
+        csv_file = csv_file / "labels.csv"
+    return load_image_csv(csv_file, path_column=path_column, label_columns=label_columns, name=name)
