@@ -116,7 +116,9 @@ class Backbone:
         with torch.inference_mode():
             for start in range(0, len(tokens), batch_size):
                 batch = tokens[start:start + batch_size]
-                length = int((batch != 0).sum(dim=1).max())  # end-of-text token is the last non-zero one
+                # The end-of-text token has the largest id; it ends the used part. (Counting non-zero ids would
+                # be wrong: id 0 is a real token, "!".)
+                length = int(batch.argmax(dim=1).max()) + 1
                 outputs.append(_encode_text_prefix(self.model, batch[:, :length].to(self.device)).float().cpu())
         features = torch.cat(outputs)
         return features / features.norm(dim=1, keepdim=True)

@@ -45,8 +45,8 @@ def test_random_checkpoint_is_deterministic_per_seed(tmp_path):
 
 
 def test_encode_texts_matches_77_token_clip(tiny_backbone):
-    prompts = ["a photo of a circle", "a red shape", "a shape in front of a navy background",
-               "a photo of a very small and slightly rotated heart in the top left corner", "a"]
+    prompts = ["a photo of a circle", "a red shape!!", "a shape in front of a navy background",
+               "a photo of a very small and slightly rotated heart in the top left corner", "!!!! a"]
     ours = tiny_backbone.encode_texts(prompts)
     with torch.inference_mode():
         reference = tiny_backbone.model.encode_text(clip.tokenize(prompts)).float()
