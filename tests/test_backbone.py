@@ -54,6 +54,12 @@ def test_encode_texts_matches_77_token_clip(tiny_backbone):
     assert ours.shape == (5, tiny_backbone.embed_dim) and ours.dtype == torch.float32
     assert torch.allclose(ours.norm(dim=1), torch.ones(5), atol=1e-6)
     assert (ours - reference).abs().max() < 1e-5
+    # "!" before some punctuation is token id 0: the cut must follow the end-of-text token, not non-zero ids
+    tricky = ["a blue car!/truck", "a car"]
+    assert 0 in clip.tokenize(tricky)[0, 1:6].tolist()
+    with torch.inference_mode():
+        expected = tiny_backbone.model.encode_text(clip.tokenize(tricky)).float()
+    assert (tiny_backbone.encode_texts(tricky) - expected / expected.norm(dim=1, keepdim=True)).abs().max() < 1e-5
     # one row per prompt, in order, even with duplicates and across batch boundaries
     swapped = tiny_backbone.encode_texts(prompts[::-1] + prompts[:1], batch_size=2)
     assert torch.allclose(swapped[:5], ours.flip(0), atol=1e-6) and torch.allclose(swapped[5], ours[0], atol=1e-6)
