@@ -21,6 +21,7 @@ import yaml
 from .atomic import write_json_atomic
 from .errors import ConfigError, IndirectError
 from .naming import slug
+from .notebook_execution import execute_notebook
 from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_dataset, check_dict, check_fraction,
                          check_models, check_notions, check_positive_int)
 
@@ -181,9 +182,8 @@ def execute_job(job: Job, notebooks_dir: str, run_dir: str, data_dir: str | None
     status: dict[str, Any] = {"job": job.id, "notebook": job.notebook, "params_hash": job.params_hash,
                               "parameters": job.parameters, "started": started}
     try:
-        papermill.execute_notebook(str(Path(notebooks_dir) / job.notebook), str(folder / job.notebook),
-                                   parameters=job.parameters, cwd=str(folder), progress_bar=False,
-                                   kernel_name="python3", request_save_on_cell_execute=True)
+        status["kernel_starts"] = execute_notebook(Path(notebooks_dir) / job.notebook, folder / job.notebook,
+                                                   parameters=job.parameters, cwd=folder)
         status["state"] = "succeeded"
     except papermill.PapermillExecutionError as error:
         status["state"] = "failed"
