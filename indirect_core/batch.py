@@ -259,7 +259,8 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
              data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
              figures_dir: str | Path | None = "figures", log: Callable[[str], None] = print) -> Path:
     """Validate the plan, run its notebooks into ``runs/<plan name>`` (or ``run_dir``), write the index."""
-    from .run_index import write_index
+    from .backbone import RANDOM_WEIGHTS_MARKER
+    from .run_index import used_random_weights, write_index
 
     plan = load_plan(plan_path)
     run_dir = Path(run_dir or Path("runs") / plan["name"]).resolve()
@@ -271,6 +272,11 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
     index = write_index(run_dir, plan, results, figures_dir=Path(figures_dir) if figures_dir else None)
     failed = [r for r in results if r.state in ("failed", "blocked")]
     log(f"report: {index}" + (f" — {len(failed)} job(s) failed or blocked" if failed else ""))
+    if used_random_weights(run_dir):
+        rule = "!" * 78
+        log(f"{rule}\n!! {RANDOM_WEIGHTS_MARKER.upper()}\n!! At least one notebook ran with a randomly "
+            f"initialised CLIP (random-tiny, or 'auto' found no weights).\n!! Put the OpenAI weights (e.g. ViT-B-32.pt) in "
+            f"~/.cache/clip or set INDIRECT_CLIP_CHECKPOINT, then re-run.\n{rule}")
     if failed:
         raise BatchFailed(f"{len(failed)} of {len(results)} notebook job(s) failed or were blocked: "
                           + ", ".join(r.job.id for r in failed) + f". See {index}")

@@ -28,7 +28,7 @@ code{background:#f4f4f4;padding:0 .2em}
 """
 
 
-def _random_weights(run_dir: Path) -> bool:
+def used_random_weights(run_dir: Path) -> bool:
     """Whether any job's provenance says it used random CLIP weights."""
     for path in run_dir.rglob("provenance.json"):
         try:
@@ -112,7 +112,7 @@ def _key_figures(run_dir: Path, results: Sequence) -> list[Path]:
 
 def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path | None = None) -> Path:
     """Write index.html and README.md into the run folder; copy the key figures (PNG + PDF) to figures_dir."""
-    random_weights = _random_weights(run_dir)
+    random_weights = used_random_weights(run_dir)
     tables = _results_tables(run_dir, results)
     figures = write_analysis_figures(run_dir, plan, results) + _key_figures(run_dir, results)
     created = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -59,6 +59,13 @@ def test_every_notebook_executed_and_saved_without_error(smoke_run):
                   if o.get("output_type") == "error"]
         assert not errors
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+        assert status["kernel_starts"] >= 1
+
+
+def test_batch_console_says_loudly_that_weights_were_random(smoke_run):
+    _, _, logs = smoke_run
+    banner = [line for line in logs if ic.RANDOM_WEIGHTS_MARKER.upper() in line]
+    assert len(banner) == 1 and "INDIRECT_CLIP_CHECKPOINT" in banner[0]
 
 
 def test_cache_notebook_outputs(smoke_run):
