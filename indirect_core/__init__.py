@@ -10,7 +10,7 @@ from .datasets import Dataset, available_datasets, load_dataset
 from .errors import BackboneError, ConfigError, DatasetError, IndirectError, NotApplicableError
 from .experiment import run_notion, summarize
 from .metrics import METRICS, SHORT_NAMES, evaluate
-from .models import (MODELS, PCA, Autoencoder, CLIPFeatures, InDiReCT, LinearAutoencoder, Oracle,
+from .models import (MODELS, PCA, Autoencoder, CLIPFeatures, InDiReCT, InDiReCTLBFGS, LinearAutoencoder, Oracle,
                      RandomEmbedding, RandomTransform, make_model)
 from .notions import Notion, get_notion, notions_for
 
@@ -20,6 +20,6 @@ __all__ = [
     "RANDOM_WEIGHTS_MARKER", "Backbone", "load_backbone", "ImageFeatures", "image_features", "Dataset",
     "available_datasets", "load_dataset", "BackboneError", "ConfigError", "DatasetError", "IndirectError",
     "NotApplicableError", "run_notion", "summarize", "METRICS", "SHORT_NAMES", "evaluate", "MODELS", "PCA",
-    "Autoencoder", "CLIPFeatures", "InDiReCT", "LinearAutoencoder", "Oracle", "RandomEmbedding",
+    "Autoencoder", "CLIPFeatures", "InDiReCT", "InDiReCTLBFGS", "LinearAutoencoder", "Oracle", "RandomEmbedding",
     "RandomTransform", "make_model", "Notion", "get_notion", "notions_for",
 ]

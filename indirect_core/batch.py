@@ -20,6 +20,7 @@ import yaml
 
 from .atomic import write_json_atomic
 from .errors import ConfigError, IndirectError
+from .models import MODELS
 from .naming import slug
 from .notebook_execution import execute_notebook
 from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_dataset, check_dict, check_fraction,
@@ -85,8 +86,7 @@ def load_plan(path: str | Path) -> dict:
         check_notions(name, settings.get("notions", "all"))
         check_dict(f"datasets.{name}.options", settings.get("options"))
     plan["backbones"] = [check_backbone(b) for b in plan.get("backbones", ["auto"])]
-    plan["models"] = check_models(plan.get("models", ["random", "clip", "indirect", "randtransform", "pca",
-                                                      "lae", "ae", "oracle"]))
+    plan["models"] = check_models(plan.get("models", list(MODELS)))
     plan["seeds"] = check_positive_int("seeds", plan.get("seeds", 5))
     plan["n_components"] = check_positive_int("n_components", plan.get("n_components", 128))
     plan["batch_size"] = check_positive_int("batch_size", plan.get("batch_size", 64))

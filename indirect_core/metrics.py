@@ -12,6 +12,7 @@ import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
 from .errors import ConfigError
+from .labels import encode_labels
 
 METRICS = ("AMI", "NMI", "mean_average_precision", "mean_average_precision_at_r", "mean_reciprocal_rank",
            "precision_at_1", "r_precision")
@@ -22,8 +23,7 @@ SHORT_NAMES = {"AMI": "AMI", "NMI": "NMI", "mean_average_precision": "MAP",
 
 def label_codes(labels: Any) -> np.ndarray:
     """Integer codes for any label values (strings included), in sorted-class order."""
-    _, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
-    return codes.astype(np.int64)
+    return encode_labels(labels)[1]
 
 
 def evaluate(embeddings: Any, labels: Any, include: tuple[str, ...] = ()) -> dict[str, float]:

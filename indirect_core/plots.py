@@ -37,6 +37,7 @@ DOUBLE_COLUMN_WIDTH = 6.9
 _OKABE_ITO = {"orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
               "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000"}
 _MODEL_HEX = {"random": "#BBBBBB", "clip": "#777777", "indirect": _OKABE_ITO["vermillion"],
+              "indirect-lbfgs": "#882255",
               "randtransform": _OKABE_ITO["purple"], "pca": _OKABE_ITO["sky_blue"], "lae": _OKABE_ITO["blue"],
               "ae": _OKABE_ITO["green"], "oracle": _OKABE_ITO["orange"]}
 _CORRECT_COLOUR, _WRONG_COLOUR = _OKABE_ITO["green"], _OKABE_ITO["vermillion"]

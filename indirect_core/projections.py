@@ -9,17 +9,17 @@ import torch
 
 from .atomic import atomic_path
 from .errors import ConfigError, DatasetError
-from .models import InDiReCT
+from .models import MODELS, InDiReCT, InDiReCTLBFGS, model_key
 
-FORMAT = 1
+FORMAT = 2
 
 
-def save_projection(model: InDiReCT, path: str | Path, prompts: list[str], backbone: dict,
+def save_projection(model: InDiReCT | InDiReCTLBFGS, path: str | Path, prompts: list[str], backbone: dict,
                     **metadata: Any) -> Path:
     """Write the projection U, its loss and provenance to ``path`` atomically (a torch file of plain data)."""
     if not hasattr(model, "components_"):
         raise ConfigError("save_projection needs a fitted InDiReCT: call fit(text_features) first")
-    record = {"format": FORMAT, "components": model.components_.clone(), "params": model.get_params(),
+    record = {"format": FORMAT, "model": model_key(model), "components": model.components_.clone(), "params": model.get_params(),
               "loss": float(model.loss_), "loss_curve": [float(v) for v in model.loss_curve_],
               "n_iter": int(model.n_iter_), "prompts": list(prompts), "backbone": dict(backbone),
               "metadata": {k: v for k, v in metadata.items()}}
@@ -30,7 +30,7 @@ def save_projection(model: InDiReCT, path: str | Path, prompts: list[str], backb
     return Path(path)
 
 
-def load_projection(path: str | Path, backbone: dict | None = None) -> tuple[InDiReCT, dict]:
+def load_projection(path: str | Path, backbone: dict | None = None) -> tuple[InDiReCT | InDiReCTLBFGS, dict]:
     """A fitted InDiReCT and its record; if ``backbone`` is given, refuse a projection made with other weights."""
     path = Path(path)
     if not path.is_file():
@@ -44,7 +44,10 @@ def load_projection(path: str | Path, backbone: dict | None = None) -> tuple[InD
         raise ConfigError(f"projection {path} was fitted with backbone {record['backbone'].get('name')} "
                           f"({record['backbone'].get('sha256', '')[:12]}), not {backbone.get('name')} "
                           f"({backbone.get('sha256', '')[:12]}): fit it again with this backbone")
-    model = InDiReCT(**record["params"])
+    if record.get("format") != FORMAT or record.get("model") not in ("indirect", "indirect-lbfgs"):
+        raise DatasetError(f"projection file {path} has format {record.get('format')!r} (this version reads "
+                           f"format {FORMAT}): fit it again with notebooks/02_fit_indirect.ipynb")
+    model = MODELS[record["model"]](**record["params"])
     model.components_ = record["components"]
     model.n_features_in_ = int(record["components"].shape[1])
     model.loss_, model.loss_curve_, model.n_iter_ = record["loss"], record["loss_curve"], record["n_iter"]

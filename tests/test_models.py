@@ -36,8 +36,8 @@ def test_planted_notions_beat_clip_baseline():
     images, colour, shape, colour_prompts, shape_prompts = planted()
     clip_colour = map_at_r(ic.CLIPFeatures().fit().transform(images), colour)
     clip_shape = map_at_r(ic.CLIPFeatures().fit().transform(images), shape)
-    colour_space = ic.InDiReCT(n_components=8).fit(colour_prompts).transform(images)
-    shape_space = ic.InDiReCT(n_components=6).fit(shape_prompts).transform(images)
+    colour_space = ic.InDiReCTLBFGS(n_components=8).fit(colour_prompts).transform(images)
+    shape_space = ic.InDiReCTLBFGS(n_components=6).fit(shape_prompts).transform(images)
     assert map_at_r(colour_space, colour) > clip_colour + 0.3
     assert map_at_r(shape_space, shape) > clip_shape + 0.3
     # and each notion space forgets the other notion
@@ -85,8 +85,8 @@ def test_lbfgs_reaches_at_most_the_loss_of_the_authors_adam():
     g = torch.Generator().manual_seed(1)
     spectrum = torch.arange(1, 65, dtype=torch.float32) ** -0.5
     texts = torch.randn(150, 64, generator=g) * spectrum + 0.3
-    fast = ic.InDiReCT(n_components=16, solver="lbfgs").fit(texts)
-    authors = ic.InDiReCT(n_components=16, solver="adam", random_state=0).fit(texts)
+    fast = ic.InDiReCTLBFGS(n_components=16).fit(texts)
+    authors = ic.InDiReCT(n_components=16, random_state=0).fit(texts)
     assert fast.loss_ <= authors.loss_ * 1.01
     # the authors' stopping rule: stop `patience` iterations after the best one
     assert authors.n_iter_ == int(np.argmin(authors.loss_curve_)) + 1 + authors.patience
@@ -94,9 +94,9 @@ def test_lbfgs_reaches_at_most_the_loss_of_the_authors_adam():
 
 def test_adam_solver_seeds_its_initialisation():
     texts = torch.randn(30, 32, generator=torch.Generator().manual_seed(0))
-    a = ic.InDiReCT(n_components=4, solver="adam", random_state=3, max_iter=50).fit(texts)
-    b = ic.InDiReCT(n_components=4, solver="adam", random_state=3, max_iter=50).fit(texts)
-    c = ic.InDiReCT(n_components=4, solver="adam", random_state=4, max_iter=50).fit(texts)
+    a = ic.InDiReCT(n_components=4, random_state=3, max_iter=50).fit(texts)
+    b = ic.InDiReCT(n_components=4, random_state=3, max_iter=50).fit(texts)
+    c = ic.InDiReCT(n_components=4, random_state=4, max_iter=50).fit(texts)
     assert torch.equal(a.components_, b.components_) and not torch.equal(a.components_, c.components_)
 
 
@@ -108,8 +108,8 @@ def test_bad_inputs_get_clear_errors():
         ic.InDiReCT(n_components=0).fit(texts)
     with pytest.raises(ic.ConfigError, match="text_features is empty"):
         ic.InDiReCT(n_components=4).fit(torch.empty(0, 32))
-    with pytest.raises(ic.ConfigError, match="solver='sgd'"):
-        ic.InDiReCT(n_components=4, solver="sgd").fit(texts)
+    with pytest.raises(ic.ConfigError, match="has no option"):
+        make_model("indirect-lbfgs", n_components=4, lr=0.5)
     with pytest.raises(ic.ConfigError, match="not fitted"):
         ic.InDiReCT(n_components=4).transform(texts)
     model = ic.InDiReCT(n_components=4).fit(texts)

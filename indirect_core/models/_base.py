@@ -1,10 +1,11 @@
-"""Shared estimator plumbing: input validation and the fit/transform contract every model follows."""
+"""Shared estimator plumbing: input validation, seeding and the fit/transform contract every model follows."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..errors import ConfigError
 
@@ -38,21 +39,33 @@ def check_n_components(n_components: int, dim: int | None = None) -> None:
                           f"choose n_components <= {dim}")
 
 
-def encode_labels(labels: Any) -> tuple[np.ndarray, torch.Tensor]:
-    """Sorted class names and the integer code of each label."""
-    classes, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
-    return classes, torch.as_tensor(codes, dtype=torch.long)
+def seed_of(random_state: int | None) -> int:
+    """A concrete seed: ``None`` means 0, so results never depend on hidden global state."""
+    if random_state is None:
+        return 0
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+        raise ConfigError(f"random_state={random_state!r} must be an integer seed (or None for 0)")
+    return int(random_state)
 
 
-class Reducer:
-    """Base of every model: sklearn-style, constructor stores parameters, learned state ends in ``_``.
+def check_max_iter(max_iter: int | None) -> None:
+    """``max_iter`` is a positive number of optimiser iterations, or None (no cap)."""
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+                                 or max_iter < 1):
+        raise ConfigError(f"max_iter={max_iter!r} must be a positive integer or None (no cap)")
 
-    ``fit_input`` says what ``fit`` learns from: ``"text"`` (prompt features), ``"image_labels"``
-    (the evaluation images and their labels, the Oracle) or ``"none"``.
+
+class Reducer(TransformerMixin, BaseEstimator):
+    """Base of every model: a scikit-learn estimator (``get_params``, ``set_params``, ``clone``, repr).
+
+    The constructor only stores parameters; learned state ends in ``_``. ``fit_input`` says what ``fit``
+    learns from: ``"text"`` (prompt features), ``"image_labels"`` (the evaluation images and their labels,
+    the Oracle) or ``"none"``. ``deterministic`` models give the same result for every ``random_state``.
     """
 
     fit_input = "text"
     display_name = "model"
+    deterministic = False
 
     def fit(self, features: Any, labels: Any = None) -> "Reducer":
         raise NotImplementedError
@@ -63,14 +76,6 @@ class Reducer:
     def fit_transform(self, features: Any, labels: Any = None) -> torch.Tensor:
         """Fit, then transform the same features."""
         return self.fit(features, labels).transform(features)
-
-    def get_params(self) -> dict:
-        """Constructor parameters (for provenance)."""
-        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _check_fitted(self) -> None:
         if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):

@@ -13,17 +13,14 @@ import torch
 from sklearn.decomposition import PCA as SklearnPCA
 
 from ..errors import ConfigError, NotApplicableError
-from ._base import Reducer, as_features, check_n_components, encode_labels, l2_normalize
+from ..labels import encode_labels
+from ._base import Reducer, as_features, check_max_iter, check_n_components, l2_normalize, seed_of
 from ._patience import fit_with_patience
 
 
 # An improvement smaller than this share of the loss does not reset the patience. The authors used 0 (any
 # strict improvement); the Oracle's loss then creeps down for tens of thousands of steps. tol=0 restores it.
 PATIENCE_TOL = 1e-4
-
-
-def _seed(random_state: int | None) -> int:
-    return 0 if random_state is None else int(random_state)
 
 
 class RandomEmbedding(Reducer):
@@ -44,7 +41,7 @@ class RandomEmbedding(Reducer):
     def transform(self, image_features: Any) -> torch.Tensor:
         self._check_fitted()
         n = len(as_features(image_features, "image_features"))
-        generator = torch.Generator().manual_seed(_seed(self.random_state))
+        generator = torch.Generator().manual_seed(seed_of(self.random_state))
         return l2_normalize(torch.randn(n, self.n_components, generator=generator))
 
 
@@ -53,6 +50,7 @@ class CLIPFeatures(Reducer):
 
     fit_input = "none"
     display_name = "CLIP"
+    deterministic = True
 
     def __init__(self, n_components: int | None = None, random_state: int | None = 0,
                  normalize: bool = False) -> None:
@@ -82,7 +80,7 @@ class RandomTransform(Reducer):
     def fit(self, text_features: Any, labels: Any = None) -> "RandomTransform":
         dim = as_features(text_features, "text_features").shape[1]
         check_n_components(self.n_components, dim)
-        generator = torch.Generator().manual_seed(_seed(self.random_state))
+        generator = torch.Generator().manual_seed(seed_of(self.random_state))
         self.components_ = torch.normal(0.0, 0.1, (self.n_components, dim), generator=generator)
         return self
 
@@ -100,6 +98,7 @@ class PCA(Reducer):
     """
 
     display_name = "PCA"
+    deterministic = True
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, normalize: bool = False,
                  too_few_prompts: str = "fail") -> None:
@@ -120,7 +119,7 @@ class PCA(Reducer):
                                          "(the paper's 'PCA failed'); pass too_few_prompts='truncate' to keep "
                                          f"{len(texts)} components instead")
             k = len(texts)
-        self.pca_ = SklearnPCA(n_components=k, svd_solver="full", random_state=_seed(self.random_state))
+        self.pca_ = SklearnPCA(n_components=k, svd_solver="full", random_state=seed_of(self.random_state))
         self.pca_.fit(texts.double().numpy())
         self.components_ = torch.as_tensor(self.pca_.components_, dtype=torch.float32)
         return self
@@ -158,7 +157,7 @@ class _AutoencoderBase(Reducer):
         texts = l2_normalize(as_features(text_features, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed(self.random_state))
+            torch.manual_seed(seed_of(self.random_state))
             encoder, decoder = self._build(texts.shape[1])
 
         def loss() -> torch.Tensor:
@@ -235,7 +234,8 @@ class Oracle(Reducer):
             raise ConfigError(f"Oracle.fit got {len(features)} images but {len(labels)} labels")
         check_n_components(self.n_components, features.shape[1])
         classes, codes = encode_labels(labels)
-        generator = torch.Generator().manual_seed(_seed(self.random_state))
+        codes = torch.as_tensor(codes)
+        generator = torch.Generator().manual_seed(seed_of(self.random_state))
         weights = torch.normal(0.0, 0.1, (self.n_components, features.shape[1]), generator=generator)
         proxies = torch.normal(0.0, 0.1, (len(classes), self.n_components), generator=generator)
         weights.requires_grad_(True)
