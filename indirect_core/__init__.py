@@ -4,7 +4,8 @@ A small public surface, like ``clip``'s: load a backbone, embed prompts and imag
 prompts, transform the images, evaluate with the paper's metrics.
 """
 from . import atomic, cache, naming, neighbours, notions, parameters, projections, provenance, study, tables
-from .backbone import RANDOM_WEIGHTS_MARKER, Backbone, load_backbone
+from .backbone import Backbone, load_backbone
+from .random_weights import RANDOM_WEIGHTS_MARKER
 from .cache import ImageFeatures, image_features
 from .datasets import Dataset, available_datasets, load_dataset
 from .errors import BackboneError, ConfigError, DatasetError, IndirectError, NotApplicableError

@@ -28,8 +28,9 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
 
 from .atomic import atomic_path
 from .errors import BackboneError, ConfigError, DatasetError
+from .naming import slug
+from .random_weights import RANDOM_WEIGHTS_MARKER
 
-RANDOM_WEIGHTS_MARKER = "random weights: pipeline check, not a result"
 
 # Architectures of the random-weight stand-ins: clip.model.CLIP constructor arguments.
 RANDOM_ARCHITECTURES: dict[str, dict] = {
@@ -90,8 +91,7 @@ class Backbone:
     @property
     def key(self) -> str:
         """Short filesystem-safe key: name slug plus the first 16 hex digits of the weights hash."""
-        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in self.name)
-        return f"{slug}-{self.weights_sha256[:16]}"
+        return f"{slug(self.name)}-{self.weights_sha256[:16]}"
 
     def encode_texts(self, prompts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """Embed prompts: (n, d) float32 rows L2-normalised, one row per prompt, in order.

@@ -259,7 +259,7 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
              data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
              figures_dir: str | Path | None = "figures", log: Callable[[str], None] = print) -> Path:
     """Validate the plan, run its notebooks into ``runs/<plan name>`` (or ``run_dir``), write the index."""
-    from .backbone import RANDOM_WEIGHTS_MARKER
+    from .random_weights import RANDOM_WEIGHTS_MARKER
     from .run_index import used_random_weights, write_index
 
     plan = load_plan(plan_path)

@@ -17,9 +17,10 @@ import numpy as np
 from indirect_core.datasets import SYNTHETIC_SHAPES, Dataset
 from indirect_core.errors import ConfigError, DatasetError
 from indirect_core.prompt_words import read_words, words as word_list
-from indirect_core.synthetic_shapes import CSS21_COLOURS, SHAPE_VOCABULARY
+from indirect_core.datasets.css_colours import CSS21_COLOUR_NAMES
+from indirect_core.synthetic_shapes import SHAPE_VOCABULARY
 
-CSS21_COLOUR_WORDS: tuple[str, ...] = tuple(CSS21_COLOURS)
+CSS21_COLOUR_WORDS: tuple[str, ...] = CSS21_COLOUR_NAMES
 """The 17 CSS 2.1 colour names (aqua, black, blue, ... white, yellow), the colour prompt words."""
 
 read_word_file = read_words
@@ -53,20 +54,18 @@ GIVEN_WORDS_SOURCE = "given words"
 """``Notion.word_source`` of a notion built from an explicit word list."""
 
 
-def _check_template(template: object, notion: str) -> None:
-    """A template must be a string with exactly one "{}" and no other format fields."""
+def check_template(template: object, where: str) -> str:
+    """A prompt template must be a string with exactly one "{}" and no other format fields; ``where`` names
+    what holds it in the error (e.g. "notion 'shape'" or "parameter template")."""
     example = 'use e.g. "a photo of a {}"'
     if not isinstance(template, str) or template.count("{}") != 1:
-        raise ConfigError(
-            f"prompt template {template!r} of notion {notion!r} must contain exactly one {{}} placeholder: {example}"
-        )
+        raise ConfigError(f"{where}: prompt template {template!r} must contain exactly one {{}} placeholder: {example}")
     try:
         template.format("word")
     except (IndexError, KeyError, ValueError) as exc:
-        raise ConfigError(
-            f"prompt template {template!r} of notion {notion!r} has stray braces ({exc}): "
-            f"keep only the one {{}} placeholder, {example}"
-        ) from exc
+        raise ConfigError(f"{where}: prompt template {template!r} has stray braces ({exc}): keep only the one "
+                          f"{{}} placeholder, {example}") from exc
+    return template
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class Notion:
                 f"words for notion {self.name!r} is the single string {self.words!r}: pass a list of words "
                 f"(or LABEL_VOCABULARY for the dataset's labels)"
             )
-        _check_template(self.template, self.name)
+        check_template(self.template, f"notion {self.name!r}")
         if self.words is LABEL_VOCABULARY:
             object.__setattr__(self, "word_source", LABEL_VOCABULARY_SOURCE)
             return

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .attribution import METHODS as ATTRIBUTION_METHODS  # noqa: F401 - re-exported for the batch runner
 from .backbone import RANDOM_ARCHITECTURES
 from .datasets import available_datasets
 from .errors import ConfigError
 from .models import MODELS
 from .notions import Notion, notions_for
+from .notions import check_template as notions_check_template
 
-ATTRIBUTION_METHODS = ("smoothgrad", "integrated_gradients", "occlusion")
 
 
 def check_dataset(dataset: Any) -> str:
@@ -46,11 +47,8 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
 
 
 def check_template(template: Any, name: str = "template") -> str:
-    """A prompt template with exactly one ``{}``."""
-    if not isinstance(template, str) or template.count("{}") != 1:
-        raise ConfigError(f"parameter {name}={template!r} must contain exactly one {{}} placeholder, "
-                          "e.g. 'a photo of a {}'")
-    return template
+    """A prompt template with exactly one ``{}`` (the one rule of ``notions.check_template``)."""
+    return notions_check_template(template, f"parameter {name}={template!r}")
 
 
 def check_words(words: Any, name: str = "words") -> list[str]:

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch, Rectangle
 from PIL import Image
 
 from .atomic import atomic_path
-from .backbone import RANDOM_WEIGHTS_MARKER
+from .random_weights import RANDOM_WEIGHTS_MARKER
 from .errors import ConfigError
 from .metrics import METRICS, SHORT_NAMES
 from .models import MODELS, display_name

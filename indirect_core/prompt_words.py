@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from indirect_core.datasets.css_colours import CSS21_COLOUR_NAMES
 from indirect_core.errors import ConfigError, DatasetError
 
 if TYPE_CHECKING:  # importlib.resources.abc exists from Python 3.11
@@ -18,6 +19,16 @@ if TYPE_CHECKING:  # importlib.resources.abc exists from Python 3.11
 PROMPTS_PACKAGE = "indirect_core"
 PROMPTS_FOLDER = "prompts"
 SUFFIX = ".txt"
+
+BUILT_IN: dict[str, tuple[tuple[str, ...], list[str]]] = {
+    "css21_colours": (CSS21_COLOUR_NAMES, [
+        "CSS 2.1 colour names: the prompt words of the colour notions (the 17 named colours).",
+        "Source: W3C CSS 2.1 specification, section 4.3.6 'Colors'; the authors took them from",
+        "webcolors.CSS21_HEX_TO_NAMES, in that order (orange first). Defined once, with their values, in",
+        "indirect_core/datasets/css_colours.py.",
+    ]),
+}
+"""Word lists defined in code rather than shipped as files: name -> (words, header lines)."""
 
 
 def _prompts_dir() -> Traversable:
@@ -28,9 +39,13 @@ def _prompts_dir() -> Traversable:
 def available_word_lists() -> list[str]:
     """Names of the shipped word lists (file names without ``.txt``), sorted."""
     folder = _prompts_dir()
-    if not folder.is_dir():
-        return []
-    return sorted(f.name[: -len(SUFFIX)] for f in folder.iterdir() if f.name.endswith(SUFFIX) and f.is_file())
+    shipped = [f.name[: -len(SUFFIX)] for f in folder.iterdir() if f.name.endswith(SUFFIX) and f.is_file()] \
+        if folder.is_dir() else []
+    return sorted({*shipped, *BUILT_IN})
+
+
+def _stem(name: object) -> object:
+    return name[: -len(SUFFIX)] if isinstance(name, str) and name.endswith(SUFFIX) else name
 
 
 def _shipped_file(name: str) -> Traversable:
@@ -77,12 +92,16 @@ def _header(text: str) -> list[str]:
 
 def words(name: str) -> list[str]:
     """The entries of the shipped word list `name`, in file order (e.g. ``words("css21_colours")``)."""
+    if _stem(name) in BUILT_IN:
+        return list(BUILT_IN[_stem(name)][0])
     file = _shipped_file(name)
     return parse_words(file.read_text(encoding="utf-8-sig"), f"indirect_core/{PROMPTS_FOLDER}/{file.name}")
 
 
 def word_list_header(name: str) -> list[str]:
     """The ``#`` header of the shipped word list `name`: what it lists, its source and date."""
+    if _stem(name) in BUILT_IN:
+        return list(BUILT_IN[_stem(name)][1])
     return _header(_shipped_file(name).read_text(encoding="utf-8-sig"))
 
 

@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .backbone import RANDOM_WEIGHTS_MARKER
+from .random_weights import RANDOM_WEIGHTS_MARKER
 
 PACKAGES = ("indirect-core", "torch", "torchvision", "clip-anytorch", "pytorch-metric-learning", "faiss-cpu",
             "scikit-learn", "numpy", "pandas", "pillow")

@@ -11,7 +11,7 @@ from typing import Sequence
 import pandas as pd
 
 from .atomic import write_text_atomic
-from .backbone import RANDOM_WEIGHTS_MARKER
+from .random_weights import RANDOM_WEIGHTS_MARKER
 from .experiment import summarize
 from .naming import slug
 from .tables import formatted

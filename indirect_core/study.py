@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -16,7 +15,8 @@ import pandas as pd
 import torch
 
 from .atomic import write_json_atomic, write_text_atomic
-from .backbone import RANDOM_WEIGHTS_MARKER, Backbone, load_backbone
+from .backbone import Backbone, load_backbone
+from .random_weights import RANDOM_WEIGHTS_MARKER
 from .cache import image_features
 from .datasets import Dataset, load_dataset
 from .errors import ConfigError

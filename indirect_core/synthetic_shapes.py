@@ -16,29 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from indirect_core.datasets.css_colours import CSS21_NAMES_TO_HEX
 from indirect_core.errors import ConfigError, DatasetError
 
 FORMAT_VERSION = 1
 """Bumped whenever the drawing or file layout changes, so stale datasets are detected."""
 
 CSS21_COLOURS: dict[str, tuple[int, int, int]] = {
-    "aqua": (0, 255, 255),
-    "black": (0, 0, 0),
-    "blue": (0, 0, 255),
-    "fuchsia": (255, 0, 255),
-    "green": (0, 128, 0),
-    "gray": (128, 128, 128),
-    "lime": (0, 255, 0),
-    "maroon": (128, 0, 0),
-    "navy": (0, 0, 128),
-    "olive": (128, 128, 0),
-    "orange": (255, 165, 0),
-    "purple": (128, 0, 128),
-    "red": (255, 0, 0),
-    "silver": (192, 192, 192),
-    "teal": (0, 128, 128),
-    "white": (255, 255, 255),
-    "yellow": (255, 255, 0),
+    name: (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)) for name, value in CSS21_NAMES_TO_HEX.items()
 }
 """The 17 CSS 2.1 colour names with their exact RGB values (CSS 2.1 spec, section 4.3.6)."""
 

@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from .backbone import RANDOM_WEIGHTS_MARKER
+from .random_weights import RANDOM_WEIGHTS_MARKER
 from .metrics import METRICS, SHORT_NAMES
 from .models import MODELS, display_name
 

@@ -22,8 +22,8 @@ def test_builtin_synthetic_notions():
     assert shape.label_column == "shape" and shape.words == tuple(SHAPE_VOCABULARY)
     assert shape.prompts[0] == "a photo of a circle" and len(shape.prompts) >= 20
     colour = nt.get_notion("synthetic-shapes", "object colour")
-    assert colour.prompts[:3] == ["a aqua shape", "a black shape", "a blue shape"]
-    assert len(colour.words) == 17 and colour.words[4:6] == ("green", "gray") and colour.words[-1] == "yellow"
+    assert colour.prompts[:3] == ["a orange shape", "a aqua shape", "a black shape"]  # webcolors order
+    assert len(colour.words) == 17 and colour.words[5:7] == ("green", "gray") and colour.words[-1] == "yellow"
     background = nt.get_notion("synthetic-shapes", "background colour")
     assert background.label_column == "background_colour"
     assert background.prompts[-1] == "a shape in front of a yellow background"

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pandas as pd
-import pytest
 
 import indirect_core as ic
 from indirect_core.study import run_study
@@ -27,7 +26,7 @@ def test_report_end_to_end_marks_random_weights(tiny_backbone, small_shapes, cac
     record = json.loads((out / "provenance.json").read_text())
     assert record["backbone"]["sha256"] == tiny_backbone.weights_sha256
     assert record["dataset"]["n_images"] == 60 and record["seeds"] == [0, 1]
-    assert record["prompts"]["object colour"][0] == "a aqua shape"
+    assert record["prompts"]["object colour"][0] == "a orange shape"
     assert record["packages"]["torch"] and "commit" in record["git"]
 
 

@@ -30,6 +30,14 @@ def l2_normalize(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(x, dim=1)
 
 
+def unit_rows(x: torch.Tensor, tol: float = 1e-5) -> torch.Tensor:
+    """``x`` itself when every row already has unit length (as ``Backbone.encode_texts`` returns prompt
+    features), else its L2-normalised rows. The authors' LAE, AE and PCA use the unit text features as they
+    are; normalising them a second time would change their last bits."""
+    norms = torch.linalg.vector_norm(x, dim=1)
+    return x if bool(((norms - 1).abs() <= tol).all()) else l2_normalize(x)
+
+
 def check_n_components(n_components: int, dim: int | None = None) -> None:
     """Validate the embedding size against the feature dimension."""
     if not isinstance(n_components, (int, np.integer)) or isinstance(n_components, bool) or n_components < 1:
@@ -60,12 +68,14 @@ class Reducer(TransformerMixin, BaseEstimator):
 
     The constructor only stores parameters; learned state ends in ``_``. ``fit_input`` says what ``fit``
     learns from: ``"text"`` (prompt features), ``"image_labels"`` (the evaluation images and their labels,
-    the Oracle) or ``"none"``. ``deterministic`` models give the same result for every ``random_state``.
+    the Oracle) or ``"none"``. ``deterministic`` models give the same result for every ``random_state``;
+    ``parallel_fit`` marks the costly Adam-trained models the experiment runner fits in worker processes.
     """
 
     fit_input = "text"
     display_name = "model"
     deterministic = False
+    parallel_fit = False
 
     def fit(self, features: Any, labels: Any = None) -> "Reducer":
         raise NotImplementedError

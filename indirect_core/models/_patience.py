@@ -1,11 +1,35 @@
-"""The authors' training loop: full-batch Adam, keep the best iterate, stop after ``patience`` steps without gain."""
+"""The authors' training loop, lean and exact: full-batch Adam, keep the best iterate, stop after ``patience``.
+
+Each Adam-trained model hands the loop an objective with hand-written gradients (``_objectives``) whose
+numbers equal autograd's, and ``ExactAdam`` applies ``torch.optim.Adam``'s update with the same tensor
+operations in the same order. Together they follow the authors' trajectory bit for bit, without building an
+autograd graph, without the optimizer's bookkeeping and without redrawing a progress bar every step.
+"""
 from __future__ import annotations
 
+import contextlib
+import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import torch
-from tqdm.auto import tqdm
+
+from ..progress import progress_bar
+
+PROGRESS_EVERY = 100
+"""Iterations between two progress-bar updates (each update costs more than a small step)."""
+
+
+class Objective(Protocol):
+    """A loss over ``params`` (updated in place) with its exact gradient and a snapshot of what is kept."""
+
+    params: list[torch.Tensor]
+
+    def loss(self) -> float: ...
+
+    def gradients(self) -> list[torch.Tensor]: ...
+
+    def snapshot(self) -> Any: ...
 
 
 @dataclass
@@ -19,38 +43,86 @@ class PatienceResult:
     loss_curve: list[float] = field(repr=False)
 
 
-def fit_with_patience(parameters: Sequence[torch.Tensor], loss_fn: Callable[[], torch.Tensor],
-                      snapshot: Callable[[], Any], lr: float = 0.01, patience: int = 100,
-                      weight_decay: float = 0.0, max_iter: int | None = None, tol: float = 0.0,
-                      progress: bool = False, desc: str = "fit") -> PatienceResult:
-    """Run the loop as the paper's code does.
+class ExactAdam:
+    """``torch.optim.Adam`` (single-tensor path, L2 weight decay) written out with the same operations.
 
-    Each iteration computes the loss; a strictly lower loss records a snapshot of the parameters *before*
-    this iteration's update; the loop stops when ``patience`` iterations pass without an improvement (or at
-    ``max_iter``, a safety cap the authors did not have). With ``tol = 0`` (the authors' rule) any strict
-    improvement resets the patience; with ``tol > 0`` only an improvement by more than ``tol`` × |loss|
-    does, so a loss that creeps down forever (e.g. the Oracle's bounded logits) still stops.
+    The update of each parameter is, in order: ``g + wd·p`` (if ``weight_decay``), ``m.lerp_(g, 1 − β1)``,
+    ``v.mul_(β2).addcmul_(g, g, 1 − β2)``, ``denom = √v / √(1 − β2ᵗ) + eps``,
+    ``p.addcdiv_(m, denom, −lr / (1 − β1ᵗ))``: bitwise the numbers torch.optim.Adam gives (tested).
     """
-    optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
-    best_loss, best_iter, best_state, it = float("inf"), 0, None, 0
-    anchor_loss, anchor_iter = float("inf"), 0  # the last improvement that counts for patience
+
+    def __init__(self, params: Sequence[torch.Tensor], lr: float = 0.01, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        self.params = list(params)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
+        self.steps = 0
+
+    def step(self, grads: Sequence[torch.Tensor]) -> None:
+        """One update of every parameter in place from its gradient."""
+        beta1, beta2 = self.betas
+        grads = list(grads)
+        if self.weight_decay != 0:
+            grads = torch._foreach_add(grads, self.params, alpha=self.weight_decay)
+        self.steps += 1
+        # torch.optim.Adam keeps the step count as a float32 tensor and reads it back as a Python float.
+        step = float(self.steps)
+        torch._foreach_lerp_(self.exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(self.exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(self.exp_avg_sqs, grads, grads, 1 - beta2)
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = self.lr / bias_correction1
+        denominators = torch._foreach_sqrt(self.exp_avg_sqs)
+        torch._foreach_div_(denominators, bias_correction2 ** 0.5)
+        torch._foreach_add_(denominators, self.eps)
+        torch._foreach_addcdiv_(self.params, self.exp_avgs, denominators, -step_size)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block: a fit then gives the same numbers whether it runs alone or
+    beside others in worker processes (multi-threaded reductions over large tensors split differently)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def fit_with_patience(objective: Objective, lr: float = 0.01, patience: int = 100, weight_decay: float = 0.0,
+                      max_iter: int | None = None, tol: float = 0.0, progress: bool = False,
+                      desc: str = "fit") -> PatienceResult:
+    """Run the authors' loop on ``objective``.
+
+    Each iteration computes the loss; a strictly lower loss records a snapshot of the parameters *before* this
+    iteration's update; the loop stops when ``patience`` iterations pass without an improvement (or after
+    ``max_iter`` iterations, a cap the authors did not have). With ``tol = 0`` (the authors' rule) any strict
+    improvement resets the patience; with ``tol > 0`` only an improvement by more than ``tol`` × |loss| does,
+    so a loss that creeps down for ever still stops. The best snapshot is always the strictly lowest loss.
+    """
+    adam = ExactAdam(objective.params, lr=lr, weight_decay=weight_decay)
+    best_loss, best_iter, best_state, it = math.inf, 0, None, 0
+    anchor_loss, anchor_iter = math.inf, 0  # the last improvement that counts for patience
     curve: list[float] = []
-    with tqdm(desc=desc, unit="it", disable=not progress, leave=False) as bar:
+    shown = 0
+    with one_thread(), progress_bar(desc=desc, unit="it", disable=not progress) as bar:
         while True:
             it += 1
-            loss = loss_fn()
-            value = float(loss.detach())
+            value = objective.loss()
             curve.append(value)
             if value < best_loss:
-                best_loss, best_iter, best_state = value, it, snapshot()
-            if value < anchor_loss - tol * abs(anchor_loss) or anchor_iter == 0:
+                best_loss, best_iter, best_state = value, it, objective.snapshot()
+            if anchor_iter == 0 or value < anchor_loss - tol * abs(anchor_loss):
                 anchor_loss, anchor_iter = value, it
             if it - anchor_iter >= patience or (max_iter is not None and it >= max_iter):
                 break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            bar.update(1)
-            if it % 50 == 0:
-                bar.set_postfix(best=f"{best_loss:.5f}")
+            adam.step(objective.gradients())
+            if it - shown >= PROGRESS_EVERY:
+                bar.set_postfix(best=f"{best_loss:.5f}", refresh=False)
+                bar.update(it - shown)
+                shown = it
+        bar.update(it - shown)
     return PatienceResult(best_loss, best_state, it, best_iter, curve)

@@ -5,16 +5,15 @@ their normalisation mismatch (unit-norm image inputs and outputs), which changes
 """
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-import numpy as np
 import torch
 from sklearn.decomposition import PCA as SklearnPCA
 
 from ..errors import ConfigError, NotApplicableError
 from ..labels import encode_labels
-from ._base import Reducer, as_features, check_max_iter, check_n_components, l2_normalize, seed_of
+from ._base import Reducer, as_features, check_max_iter, check_n_components, l2_normalize, seed_of, unit_rows
+from ._objectives import AutoencoderObjective, NormalizedSoftmaxObjective
 from ._patience import fit_with_patience
 
 
@@ -110,7 +109,7 @@ class PCA(Reducer):
     def fit(self, text_features: Any, labels: Any = None) -> "PCA":
         if self.too_few_prompts not in ("fail", "truncate"):
             raise ConfigError(f"too_few_prompts={self.too_few_prompts!r}: use 'fail' or 'truncate'")
-        texts = l2_normalize(as_features(text_features, "text_features"))
+        texts = unit_rows(as_features(text_features, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
         k = self.n_components
         if len(texts) < k:
@@ -137,6 +136,7 @@ class _AutoencoderBase(Reducer):
     """Shared fit/transform of the (linear) autoencoders: SSE on unit text features, the authors' Adam loop."""
 
     weight_decay = 0.0
+    parallel_fit = True
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, normalize: bool = False,
                  lr: float = 0.01, patience: int = 100, tol: float = PATIENCE_TOL,
@@ -150,25 +150,34 @@ class _AutoencoderBase(Reducer):
         self.max_iter = max_iter
         self.progress = progress
 
-    def _build(self, dim: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    def _architecture(self, dim: int) -> tuple[list[tuple[int, int, float | None]], int]:
+        """Linear layers in creation order as (in, out, LeakyReLU slope after it or None), and how many of
+        them form the encoder."""
         raise NotImplementedError
 
     def fit(self, text_features: Any, labels: Any = None) -> "_AutoencoderBase":
-        texts = l2_normalize(as_features(text_features, "text_features"))
+        texts = unit_rows(as_features(text_features, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
+        check_max_iter(self.max_iter)
+        spec, n_encoder = self._architecture(texts.shape[1])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed_of(self.random_state))
-            encoder, decoder = self._build(texts.shape[1])
-
-        def loss() -> torch.Tensor:
-            return ((decoder(encoder(texts)) - texts) ** 2).sum()
-
-        result = fit_with_patience(list(encoder.parameters()) + list(decoder.parameters()), loss,
-                                   snapshot=lambda: copy.deepcopy(encoder), lr=self.lr, patience=self.patience,
-                                   weight_decay=self.weight_decay, max_iter=self.max_iter, tol=self.tol,
-                                   progress=self.progress, desc=self.display_name)
-        self.encoder_ = result.best_state.eval().requires_grad_(False)
+            linears = [torch.nn.Linear(n_in, n_out) for n_in, n_out, _ in spec]  # PyTorch's default init
+        layers = [(linear.weight.detach().clone(), linear.bias.detach().clone()) for linear in linears]
+        objective = AutoencoderObjective(texts, layers, [slope for _, _, slope in spec], n_encoder)
+        result = fit_with_patience(objective, lr=self.lr, patience=self.patience, weight_decay=self.weight_decay,
+                                   max_iter=self.max_iter, tol=self.tol, progress=self.progress,
+                                   desc=self.display_name)
+        encoder = []
+        with torch.no_grad():
+            for linear, (_, _, slope), weight, bias in zip(linears, spec, result.best_state[0::2],
+                                                           result.best_state[1::2]):
+                linear.weight.copy_(weight)
+                linear.bias.copy_(bias)
+                encoder += [linear] + ([torch.nn.LeakyReLU(slope)] if slope is not None else [])
+        self.encoder_ = torch.nn.Sequential(*encoder).eval().requires_grad_(False)
         self.loss_, self.n_iter_, self.loss_curve_ = result.best_loss, result.n_iter, result.loss_curve
+        self.best_iter_ = result.best_iter
         return self
 
     def transform(self, image_features: Any) -> torch.Tensor:
@@ -186,8 +195,8 @@ class LinearAutoencoder(_AutoencoderBase):
 
     display_name = "LAE"
 
-    def _build(self, dim: int) -> tuple[torch.nn.Module, torch.nn.Module]:
-        return torch.nn.Linear(dim, self.n_components), torch.nn.Linear(self.n_components, dim)
+    def _architecture(self, dim: int) -> tuple[list[tuple[int, int, float | None]], int]:
+        return [(dim, self.n_components, None), (self.n_components, dim, None)], 1
 
 
 class Autoencoder(_AutoencoderBase):
@@ -196,13 +205,11 @@ class Autoencoder(_AutoencoderBase):
     display_name = "AE"
     weight_decay = 1e-2
     hidden = 512
+    negative_slope = 0.01  # torch.nn.LeakyReLU's default, as the authors used
 
-    def _build(self, dim: int) -> tuple[torch.nn.Module, torch.nn.Module]:
-        encoder = torch.nn.Sequential(torch.nn.Linear(dim, self.hidden), torch.nn.LeakyReLU(),
-                                      torch.nn.Linear(self.hidden, self.n_components))
-        decoder = torch.nn.Sequential(torch.nn.Linear(self.n_components, self.hidden), torch.nn.LeakyReLU(),
-                                      torch.nn.Linear(self.hidden, dim))
-        return encoder, decoder
+    def _architecture(self, dim: int) -> tuple[list[tuple[int, int, float | None]], int]:
+        k, h, slope = self.n_components, self.hidden, self.negative_slope
+        return [(dim, h, slope), (h, k, None), (k, h, slope), (h, dim, None)], 2
 
 
 class Oracle(Reducer):
@@ -213,6 +220,7 @@ class Oracle(Reducer):
 
     fit_input = "image_labels"
     display_name = "Oracle"
+    parallel_fit = True
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, scale: float = 1.0,
                  lr: float = 0.01, patience: int = 100, tol: float = PATIENCE_TOL,
@@ -233,25 +241,19 @@ class Oracle(Reducer):
         if len(labels) != len(features):
             raise ConfigError(f"Oracle.fit got {len(features)} images but {len(labels)} labels")
         check_n_components(self.n_components, features.shape[1])
+        check_max_iter(self.max_iter)
         classes, codes = encode_labels(labels)
         codes = torch.as_tensor(codes)
         generator = torch.Generator().manual_seed(seed_of(self.random_state))
         weights = torch.normal(0.0, 0.1, (self.n_components, features.shape[1]), generator=generator)
         proxies = torch.normal(0.0, 0.1, (len(classes), self.n_components), generator=generator)
-        weights.requires_grad_(True)
-        proxies.requires_grad_(True)
-        cross_entropy = torch.nn.CrossEntropyLoss()
-
-        def loss() -> torch.Tensor:
-            logits = l2_normalize(features @ weights.T) @ l2_normalize(proxies).T
-            return cross_entropy(self.scale * logits, codes)
-
-        result = fit_with_patience([weights, proxies], loss, snapshot=lambda: weights.detach().clone(),
-                                   lr=self.lr, patience=self.patience, max_iter=self.max_iter, tol=self.tol,
-                                   progress=self.progress, desc="Oracle")
+        objective = NormalizedSoftmaxObjective(features, codes, weights, proxies, scale=float(self.scale))
+        result = fit_with_patience(objective, lr=self.lr, patience=self.patience, max_iter=self.max_iter,
+                                   tol=self.tol, progress=self.progress, desc="Oracle")
         self.components_ = result.best_state
         self.classes_ = classes
         self.loss_, self.n_iter_, self.loss_curve_ = result.best_loss, result.n_iter, result.loss_curve
+        self.best_iter_ = result.best_iter
         return self
 
     def transform(self, image_features: Any) -> torch.Tensor:

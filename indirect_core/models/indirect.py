@@ -15,6 +15,7 @@ import torch
 
 from ..errors import ConfigError
 from ._base import Reducer, as_features, check_max_iter, check_n_components, l2_normalize, seed_of
+from ._objectives import IndirectObjective
 from ._patience import fit_with_patience
 
 ACOS_EPS = 1e-7
@@ -92,6 +93,7 @@ class InDiReCT(_Projection):
     """
 
     display_name = "InDiReCT"
+    parallel_fit = True
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, lr: float = 0.01,
                  patience: int = 100, max_iter: int | None = None, progress: bool = False) -> None:
@@ -107,11 +109,9 @@ class InDiReCT(_Projection):
         texts = self._prepare(text_features)
         generator = torch.Generator().manual_seed(seed_of(self.random_state))
         weights = torch.normal(0.0, 0.1, (self.n_components, texts.shape[1]), generator=generator)
-        weights.requires_grad_(True)
-        result = fit_with_patience([weights], lambda: indirect_loss(weights, texts),
-                                   snapshot=lambda: weights.detach().clone(), lr=self.lr,
-                                   patience=self.patience, max_iter=self.max_iter,
-                                   progress=self.progress, desc="InDiReCT")
+        result = fit_with_patience(IndirectObjective(texts, weights, eps=ACOS_EPS), lr=self.lr,
+                                   patience=self.patience, max_iter=self.max_iter, progress=self.progress,
+                                   desc="InDiReCT")
         self._finish(texts, result.best_state, result.loss_curve, result.n_iter)
         self.best_iter_ = result.best_iter
         return self

@@ -1,0 +1,184 @@
+"""The lean training loop follows the authors' procedures bit for bit.
+
+Each reference below is the authors' model written out as their code runs it (global seed, autograd,
+``torch.optim.Adam``, the best-iterate/patience loop, deep copies of the best parameters); the package's
+estimators must end with the same parameters (``torch.equal``) after the same number of iterations.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import indirect_core as ic
+from indirect_core.models._objectives import IndirectObjective
+from indirect_core.models._patience import ExactAdam, one_thread
+
+
+def _patience_loop(params, loss_fn, snapshot, lr=0.01, weight_decay=0.0, patience=100, max_iter=None):
+    """The authors' loop: zero_grad, loss, keep a copy on strict improvement, stop `patience` after it.
+
+    (Run on one thread like the package's fits: on a busy 2-core machine two spinning threads are slow.)
+    """
+    with one_thread():
+        return _loop(params, loss_fn, snapshot, lr, weight_decay, patience, max_iter)
+
+
+def _loop(params, loss_fn, snapshot, lr, weight_decay, patience, max_iter):
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    best, best_it, it, kept = math.inf, 0, 0, None
+    while True:
+        it += 1
+        optimizer.zero_grad()
+        loss = loss_fn()
+        if loss.item() < best:
+            best, best_it, kept = loss.item(), it, snapshot()
+        if it - best_it >= patience or (max_iter is not None and it >= max_iter):
+            return kept, it, best_it
+        loss.backward()
+        optimizer.step()
+
+
+def _authors_acos(x, eps=1e-7):
+    slope = np.arccos(1 - eps) / eps
+    out = torch.empty_like(x)
+    good = abs(x) <= 1 - eps
+    bad = ~good
+    sign = torch.sign(x[bad])
+    out[good] = torch.acos(x[good])
+    out[bad] = torch.acos(sign * (1 - eps)) - slope * sign * (abs(x[bad]) - 1 + eps)
+    return out
+
+
+def _authors_indirect_loss(x, u):
+    v = x @ u.T
+    v = v / v.norm(dim=1, keepdim=True)
+    r = v @ u
+    r = r / r.norm(dim=1, keepdim=True)
+    return torch.mean(_authors_acos(torch.sum(x * r, dim=1))) + 0 * torch.sum(
+        torch.square(u @ u.T - torch.eye(u.shape[0])))
+
+
+def authors_dimredrecon(texts, k, seed, max_iter=None):
+    """DimRedRecon.fit: U ~ N(0, 0.1) from the global generator seeded by the run, Adam lr 0.01."""
+    x = torch.as_tensor(texts, dtype=torch.float)
+    x = x / x.norm(dim=1, keepdim=True)
+    torch.manual_seed(seed)
+    u = torch.normal(0, 0.1, (k, x.shape[1]), requires_grad=True, dtype=torch.float)
+    return _patience_loop([u], lambda: _authors_indirect_loss(x, u), lambda: u.clone().detach(), max_iter=max_iter)
+
+
+def authors_autoencoder(texts, k, seed, hidden=None, weight_decay=0.0, max_iter=None):
+    """LinearAutoencoder (hidden=None) / Autoencoder (hidden=512, LeakyReLU, weight decay) of the authors."""
+    x = torch.as_tensor(texts, dtype=torch.float)
+    torch.manual_seed(seed)
+    if hidden is None:
+        encoder, decoder = torch.nn.Linear(x.shape[1], k), torch.nn.Linear(k, x.shape[1])
+    else:
+        encoder = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.LeakyReLU(),
+                                      torch.nn.Linear(hidden, k))
+        decoder = torch.nn.Sequential(torch.nn.Linear(k, hidden), torch.nn.LeakyReLU(),
+                                      torch.nn.Linear(hidden, x.shape[1]))
+    return _patience_loop(list(encoder.parameters()) + list(decoder.parameters()),
+                          lambda: torch.sum(torch.square(x - decoder(encoder(x)))), lambda: copy.deepcopy(encoder),
+                          weight_decay=weight_decay, max_iter=max_iter)
+
+
+def authors_oracle(images, codes, k, seed, max_iter=None):
+    """NormalizedSoftmax: cosine logits to class proxies, no temperature, CE; U then P from the global seed."""
+    x = torch.as_tensor(images, dtype=torch.float)
+    x = x / x.norm(dim=1, keepdim=True)
+    torch.manual_seed(seed)
+    u = torch.normal(0, 0.1, (k, x.shape[1]), requires_grad=True, dtype=torch.float)
+    p = torch.normal(0, 0.1, (int(codes.max()) + 1, k), requires_grad=True, dtype=torch.float)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def loss():
+        v = x @ u.T
+        v = v / v.norm(dim=1, keepdim=True)
+        return loss_fn(v @ (p / p.norm(dim=1, keepdim=True)).T, codes)
+
+    return _patience_loop([u, p], loss, lambda: u.clone().detach(), max_iter=max_iter)
+
+
+def _prompts(n, dim, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, dim, generator=g) + 1.5 * torch.randn(1, dim, generator=g)
+
+
+@pytest.mark.parametrize("n_prompts, dim, k, seed", [(17, 64, 16, 3), (40, 96, 48, 0)])
+def test_indirect_is_the_authors_dimredrecon_bit_for_bit(n_prompts, dim, k, seed):
+    texts = _prompts(n_prompts, dim, seed)
+    reference, n_iter, best_iter = authors_dimredrecon(texts, k, seed)
+    model = ic.InDiReCT(n_components=k, random_state=seed).fit(texts)
+    assert model.n_iter_ == n_iter and model.best_iter_ == best_iter
+    assert n_iter == best_iter + 100 and n_iter > 150  # a real run that stopped by the patience rule
+    assert torch.equal(model.components_, reference)
+
+
+def test_indirect_gradient_equals_autograd_beyond_the_acos_edge():
+    # Rows 0-2 are basis vectors that U reconstructs exactly (cosine 1, the linear extension of acos);
+    # row 3 is not: both branches of acos_safe take part in one gradient.
+    texts = torch.zeros(4, 8)
+    texts[0, 0] = texts[1, 1] = texts[2, 2] = 1.0
+    texts[3] = torch.linspace(-1, 1, 8)
+    texts = texts / texts.norm(dim=1, keepdim=True)
+    u = torch.zeros(3, 8)
+    u[:, :3] = torch.eye(3)
+    reference = u.clone().requires_grad_(True)
+    loss = _authors_indirect_loss(texts, reference)
+    loss.backward()
+    objective = IndirectObjective(texts, u.clone())
+    assert objective.loss() == loss.item()
+    assert not objective.all_inside  # the extension branch is exercised
+    assert torch.equal(objective.gradients()[0], reference.grad)
+
+
+def test_linear_autoencoder_is_the_authors_bit_for_bit():
+    texts = torch.nn.functional.normalize(_prompts(12, 48, 1), dim=1)
+    encoder, n_iter, best_iter = authors_autoencoder(texts, 8, seed=2, max_iter=400)
+    model = ic.LinearAutoencoder(n_components=8, random_state=2, tol=0, max_iter=400).fit(texts)
+    assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
+    assert torch.equal(model.encoder_[0].weight, encoder.weight) and torch.equal(model.encoder_[0].bias, encoder.bias)
+
+
+def test_autoencoder_is_the_authors_bit_for_bit():
+    texts = torch.nn.functional.normalize(_prompts(9, 32, 4), dim=1)
+    encoder, n_iter, best_iter = authors_autoencoder(texts, 8, seed=1, hidden=512, weight_decay=1e-2, max_iter=250)
+    model = ic.Autoencoder(n_components=8, random_state=1, tol=0, max_iter=250).fit(texts)
+    assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
+    for ours, theirs in zip(model.encoder_.parameters(), encoder.parameters()):
+        assert torch.equal(ours, theirs)
+    probe = torch.randn(5, 32)
+    assert torch.equal(model.transform(probe), encoder(probe).detach())
+
+
+def test_oracle_is_the_authors_normalized_softmax_bit_for_bit():
+    g = torch.Generator().manual_seed(5)
+    codes = torch.randint(0, 4, (60,), generator=g)
+    images = torch.randn(4, 32, generator=g)[codes] + 0.8 * torch.randn(60, 32, generator=g)
+    reference, n_iter, best_iter = authors_oracle(images, codes, 8, seed=7, max_iter=300)
+    labels = np.array(["a", "b", "c", "d"])[codes.numpy()]  # sorted class names keep the authors' codes
+    model = ic.Oracle(n_components=8, random_state=7, tol=0, max_iter=300).fit(images, labels)
+    assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
+    assert torch.equal(model.components_, reference)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_exact_adam_matches_torch_adam(weight_decay):
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(64, 32, generator=g), torch.randn(32, generator=g)]
+    grads = [[torch.randn(p.shape, generator=g) * 10.0 ** float(e) for p in start] for e in range(-6, 3)]
+    theirs = [p.clone().requires_grad_(True) for p in start]
+    optimizer = torch.optim.Adam(theirs, lr=0.01, weight_decay=weight_decay)
+    ours = [p.clone() for p in start]
+    adam = ExactAdam(ours, lr=0.01, weight_decay=weight_decay)
+    for step in grads:
+        for p, grad in zip(theirs, step):
+            p.grad = grad.clone()
+        optimizer.step()
+        adam.step(step)
+    assert all(torch.equal(a, b.detach()) for a, b in zip(ours, theirs))
