@@ -3,7 +3,7 @@
 A small public surface, like ``clip``'s: load a backbone, embed prompts and images, fit InDiReCT on the
 prompts, transform the images, evaluate with the paper's metrics.
 """
-from . import atomic, cache, naming, neighbours, notions, parameters, projections, provenance, study, tables
+from . import atomic, cache, naming, neighbours, notebook, notions, parameters, projections, provenance, study, tables
 from .backbone import Backbone, load_backbone
 from .random_weights import RANDOM_WEIGHTS_MARKER
 from .cache import ImageFeatures, image_features

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--figures-dir", default="figures")
     batch.add_argument("--check", action="store_true",
                        help="validate the plan, print what would run and what data/weights are missing; run nothing")
+    pages = commands.add_parser("check-report", help="open a run's pages in headless Chromium and check them")
+    pages.add_argument("run_dir", help="run folder, e.g. runs/demo")
     study = commands.add_parser("experiment", help="run every notion × model × seed on a dataset (script)")
     study.add_argument("--dataset", default="synthetic-shapes")
     study.add_argument("--backbone", default="auto", help="CLIP name, checkpoint path, random-tiny, or auto")
@@ -47,6 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     own.add_argument("--label-column", default="label", help="label column the notion is evaluated on")
     args = parser.parse_args(argv)
     try:
+        if args.command == "check-report":
+            from .report_check import check_run
+
+            checks = check_run(args.run_dir)
+            for check in checks:
+                progress = max(check.progress_lines.values(), default=0)
+                print(f"[{'ok' if check.ok else 'PROBLEM'}] {check.page}: {check.banners} banner(s), at most "
+                      f"{progress} progress line(s) per bar, {len(check.wrapped_cells)} wrapped cell(s); "
+                      f"screenshot {check.screenshot}")
+                for problem in check.problems:
+                    print(f"    {problem}")
+            return 0 if all(c.ok for c in checks) else 1
         if args.command == "report":
             from .batch import check_plan, load_plan, run_plan
 

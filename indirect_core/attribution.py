@@ -13,9 +13,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from .errors import ConfigError, DatasetError
+from .progress import progress_bar
 
 METHODS = ("smoothgrad", "integrated_gradients", "occlusion")
 
@@ -234,7 +234,7 @@ def explain_images(backbone, paths: Sequence[str | Path],
     baseline = black_baseline(backbone.preprocess).to(device)
     forward = EmbeddingDistance(backbone.model.encode_image, project, baseline)
     maps = []
-    for path in tqdm(paths, desc=f"attribution ({method})", unit="img", disable=not progress, leave=False):
+    for path in progress_bar(paths, desc=f"attribution ({method})", unit="img", disable=not progress, leave=False):
         pixels = _load_pixels(path, backbone.preprocess).unsqueeze(0).to(device)
         maps.append(attribute(forward, pixels, method=method, samples=samples, noise=noise, window=window,
                               seed=seed, batch_size=batch_size).cpu())

@@ -10,7 +10,6 @@ import hashlib
 import io
 import os
 import socket
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_resources
     warnings.simplefilter("ignore", UserWarning)
@@ -29,7 +27,8 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
 from .atomic import atomic_path
 from .errors import BackboneError, ConfigError, DatasetError
 from .naming import slug
-from .random_weights import RANDOM_WEIGHTS_MARKER
+from .progress import progress_bar
+from .random_weights import RANDOM_WEIGHTS_MARKER, RandomWeightsWarning
 
 
 # Architectures of the random-weight stand-ins: clip.model.CLIP constructor arguments.
@@ -165,7 +164,7 @@ class Backbone:
             num_workers=num_workers, collate_fn=_collate,
             prefetch_factor=4 if num_workers > 0 else None)
         total = sum(len(batch) for batch in batches)
-        bar = tqdm(total=total, desc=f"CLIP image features ({self.name})", unit="img",
+        bar = progress_bar(total=total, desc=f"CLIP image features ({self.name})", unit="img",
                    disable=not progress, leave=False)
         with bar, torch.inference_mode():
             for indices, pixels, ok, reasons in loader:
@@ -309,13 +308,10 @@ def _load_auto(device: torch.device, cache_dir: Path | None) -> Backbone:
     try:
         return _load_path(_named_weights(DEFAULT_AUTO_MODEL), DEFAULT_AUTO_MODEL, device, random_weights=False)
     except BackboneError as why:
-        banner = "!" * 78
-        message = (f"\n{banner}\nbackbone 'auto': CLIP {DEFAULT_AUTO_MODEL} weights are not available ({why})\n"
-                   f"FALLING BACK TO RANDOM WEIGHTS (random-tiny): every output is marked "
-                   f"'{RANDOM_WEIGHTS_MARKER}'.\n"
-                   f"{banner}\n")
-        print(message, file=sys.stderr, flush=True)
-        warnings.warn(f"backbone 'auto' fell back to random-tiny: {RANDOM_WEIGHTS_MARKER}", stacklevel=3)
+        rule = "!" * 78
+        warnings.warn(f"\n{rule}\nbackbone 'auto': CLIP {DEFAULT_AUTO_MODEL} weights are not available ({why})\n"
+                      f"FALLING BACK TO RANDOM WEIGHTS (random-tiny): every output is marked "
+                      f"'{RANDOM_WEIGHTS_MARKER}'.\n{rule}", RandomWeightsWarning, stacklevel=3)
         return _load_path(random_clip_checkpoint("random-tiny", cache_dir), "random-tiny", device,
                           random_weights=True)
 

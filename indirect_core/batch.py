@@ -21,18 +21,21 @@ import yaml
 from .atomic import write_json_atomic
 from .errors import ConfigError, IndirectError
 from .models import MODELS
+from .study import INDIRECT_KEYS
 from .naming import slug
-from .notebook_execution import execute_notebook
-from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_dataset, check_dict, check_fraction,
-                         check_models, check_notions, check_positive_int)
+from .notebook_execution import execute_notebook, render_html
+from .progress import PROGRESS_ENV
+from .notions import PROMPT_WORDS
+from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_choice, check_dataset, check_dict,
+                         check_fraction, check_models, check_notions, check_positive_int)
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = {"cache": "01_cache_embeddings.ipynb", "fit": "02_fit_indirect.ipynb",
              "evaluate": "03_evaluate.ipynb", "attribution": "04_attribution.ipynb"}
 PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components", "device", "batch_size",
-             "num_workers", "attribution", "evaluation", "model_options", "sweep"}
+             "num_workers", "attribution", "evaluation", "model_options", "sweep", "on_error", "prompt_words"}
 SWEEP_KEYS = {"n_components", "n_prompts"}
-EVALUATION_KEYS = {"n_queries", "top_k", "seed"}
+EVALUATION_KEYS = {"n_queries", "top_k", "seed", "n_jobs"}
 ATTRIBUTION_KEYS = {"method", "samples", "noise", "image_ids", "window", "seed"}
 
 
@@ -92,6 +95,8 @@ def load_plan(path: str | Path) -> dict:
     plan["batch_size"] = check_positive_int("batch_size", plan.get("batch_size", 64))
     plan["num_workers"] = check_positive_int("num_workers", plan.get("num_workers", 1), minimum=0)
     plan["device"] = plan.get("device", "cpu")
+    plan["on_error"] = check_choice("on_error", plan.get("on_error", "raise"), ["raise", "skip"])
+    plan["prompt_words"] = check_choice("prompt_words", plan.get("prompt_words", "all"), PROMPT_WORDS)
     plan["model_options"] = check_dict("model_options", plan.get("model_options"))
     plan["evaluation"] = check_dict("evaluation", plan.get("evaluation"))
     for section, allowed in (("evaluation", EVALUATION_KEYS), ("attribution", ATTRIBUTION_KEYS)):
@@ -129,25 +134,28 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
         for backbone in plan["backbones"]:
             prefix = f"{dataset}/{slug(backbone)}"
             common = {"dataset": dataset, "dataset_options": options, "data_root": settings.get("root"),
-                      "backbone": backbone, "cache_dir": str(cache_dir), "device": plan["device"]}
+                      "backbone": backbone, "cache_dir": str(cache_dir), "device": plan["device"],
+                      "on_error": plan["on_error"]}
             if settings.get("root") is None:
                 common.pop("data_root")
             cache_id = f"{prefix}/01_cache"
             jobs.append(Job(cache_id, NOTEBOOKS["cache"], {
                 **common, "batch_size": plan["batch_size"], "num_workers": plan["num_workers"],
                 "output_dir": str(run_dir / cache_id)}))
+            # Notebooks 02 and 04 fit exactly the space the evaluation fits in its first repetition.
+            model = next((m for m in plan["models"] if m in INDIRECT_KEYS), INDIRECT_KEYS[0])
+            space = {"model": model, "model_options": plan["model_options"].get(model, {}),
+                     "n_components": plan["n_components"], "seed": 0, "prompt_words": plan["prompt_words"]}
             fit_ids = {}
             for notion in notions:
                 fit_id = fit_ids[notion] = f"{prefix}/02_fit-{slug(notion)}"
-                fit_data = {k: common[k] for k in ("dataset_options", "data_root") if k in common}
                 jobs.append(Job(fit_id, NOTEBOOKS["fit"], {
-                    **fit_data, "dataset": dataset, "notion": notion, "backbone": backbone, "cache_dir": str(cache_dir),
-                    "device": plan["device"], "n_components": plan["n_components"], "seed": 0,
-                    "output_dir": str(run_dir / fit_id)}, depends_on=(cache_id,)))
+                    **common, "notion": notion, **space, "output_dir": str(run_dir / fit_id)},
+                    depends_on=(cache_id,)))
             evaluation = {**common, "notions": notions, "models": plan["models"], "repetitions": plan["seeds"],
                           "n_components": plan["n_components"], "model_options": plan["model_options"],
-                          "batch_size": plan["batch_size"], "num_workers": plan["num_workers"],
-                          **plan["evaluation"]}
+                          "prompt_words": plan["prompt_words"], "batch_size": plan["batch_size"],
+                          "num_workers": plan["num_workers"], **plan["evaluation"]}
             sweep = [(None, None)] if not plan.get("sweep") else \
                 [(key, value) for key, values in plan["sweep"].items() for value in values]
             for key, value in sweep:
@@ -158,7 +166,7 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
             if plan["attribution"]:
                 attribution_id = f"{prefix}/04_attribution"
                 jobs.append(Job(attribution_id, NOTEBOOKS["attribution"], {
-                    **common, "notions": notions, **plan["attribution"],
+                    **common, "notions": notions, **space, **plan["attribution"],
                     "projections": {n: str(run_dir / fit_ids[n] / "projection.pt") for n in notions},
                     "output_dir": str(run_dir / attribution_id)}, depends_on=tuple(fit_ids.values())))
     return jobs
@@ -175,6 +183,7 @@ def execute_job(job: Job, notebooks_dir: str, run_dir: str, data_dir: str | None
 
     if data_dir:
         os.environ["INDIRECT_DATA_DIR"] = str(data_dir)  # inherited by the kernel process
+    os.environ[PROGRESS_ENV] = "final"  # stored notebook outputs keep one line per progress bar
 
     folder = Path(run_dir) / job.id
     folder.mkdir(parents=True, exist_ok=True)
@@ -195,6 +204,11 @@ def execute_job(job: Job, notebooks_dir: str, run_dir: str, data_dir: str | None
         status["error"] = {"ename": type(error).__name__, "evalue": str(error),
                            "traceback": traceback.format_exc()[-4000:]}
     status["seconds"] = round(time.time() - started, 2)
+    if (folder / job.notebook).is_file():
+        try:  # the page a reader without Jupyter opens; a notebook that cannot be rendered still counts
+            render_html(folder / job.notebook)
+        except Exception as error:  # noqa: BLE001
+            status["html_error"] = f"{type(error).__name__}: {error}"
     write_json_atomic(folder / "status.json", status)
     return status
 
@@ -221,6 +235,7 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
             results[job.id] = JobResult(job, "skipped")
             pending.pop(job.id)
             log(f"[skip] {job.id} (succeeded earlier)")
+    started = time.time()
     context = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(max_workers=max(1, n_jobs), mp_context=context) as pool:
         running: dict[futures.Future, Job] = {}
@@ -235,7 +250,7 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
                     running[pool.submit(execute_job, job, str(notebooks_dir), str(run_dir),
                                         str(Path(data_dir or "data").resolve()))] = job
                     pending.pop(job_id)
-                    log(f"[start] {job_id}")
+                    log(f"[start] {job_id}  " + _job_progress(results, len(jobs), running.values(), started))
             if not running:
                 if pending:  # nothing runs and nothing can start: a dependency names no job of this plan
                     raise ConfigError(f"jobs {sorted(pending)} wait for jobs that are not in the plan")
@@ -251,8 +266,18 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
                     error = status["error"]
                     message += (f": {error.get('ename')}: {error.get('evalue')} "
                                 f"(cell {error.get('cell_index', '?')}, see {run_dir / job.id / job.notebook})")
-                log(message)
+                log(message + "  " + _job_progress(results, len(jobs), running.values(), started))
     return [results[job.id] for job in jobs]
+
+
+def _job_progress(results: dict[str, JobResult], total: int, running: Any, started: float) -> str:
+    """Job-level progress for the terminal: jobs done of all, the running ones, time since the start."""
+    done = sum(r.state in ("succeeded", "skipped") for r in results.values())
+    failed = sum(r.state in ("failed", "blocked") for r in results.values())
+    names = ", ".join(job.id.rsplit("/", 1)[-1] for job in running) or "none"
+    minutes, seconds = divmod(int(time.time() - started), 60)
+    return (f"[{done}/{total} done" + (f", {failed} failed" if failed else "") +
+            f"; running: {names}; {minutes}:{seconds:02d} elapsed]")
 
 
 def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: int = 1,

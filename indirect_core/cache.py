@@ -15,12 +15,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .atomic import atomic_path, write_json_atomic
 from .backbone import Backbone, default_cache_dir
 from .datasets import Dataset
 from .errors import ConfigError, DatasetError
+from .progress import progress_bar
 
 CACHE_FORMAT = 1
 DEFAULT_SHARD_SIZE = 512
@@ -85,7 +86,7 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
 
     if missing:
         done = len(relative) - sum(len(shards[n]) for n in missing)
-        bar = tqdm(total=len(relative), initial=done, unit="img", disable=not progress,
+        bar = progress_bar(total=len(relative), initial=done, unit="img", disable=not progress,
                    desc=f"caching {dataset.name} with {backbone.name}")
         with bar:
             _compute_shards(backbone, dataset, folder, shards, names, missing, batch_size, num_workers,

@@ -50,3 +50,46 @@ def execute_notebook(input_path: str | Path, output_path: str | Path, parameters
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+SHOWN_INPUT_TAGS = ("parameters", "injected-parameters")
+"""Code cells whose source the HTML page shows (the rest show only their outputs)."""
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def render_html(notebook_path: str | Path, html_path: str | Path | None = None) -> Path:
+    """A self-contained HTML page of an executed notebook, for readers without Jupyter.
+
+    Narrative, outputs and figures (inlined as data URIs) are kept; code cells show their outputs only,
+    except the parameter cells; widget outputs fall back to their static text; nothing is loaded from the
+    internet (nbconvert's CDN scripts are left out). Written atomically next to the notebook by default.
+    """
+    import re
+
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    from .atomic import write_text_atomic
+
+    notebook_path = Path(notebook_path)
+    notebook = nbformat.read(notebook_path, as_version=4)
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in notebook.cells)
+    shown = {"injected-parameters"} if injected else set(SHOWN_INPUT_TAGS)  # the values the notebook ran with
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = set(cell.metadata.get("tags", []))
+        if not tags & shown:
+            cell.metadata["tags"] = sorted(tags | {"hide-input"})
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_MIME, None)
+    exporter = HTMLExporter(template_name="lab", exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"hide-input"}, enabled=True),
+                                   enabled=True)
+    body, _ = exporter.from_notebook_node(notebook)
+    body = re.sub(r"<script[^>]*\bsrc=['\"]https?://[^>]*>\s*</script>", "", body)
+    body = re.sub(r"<script[^>]*>(?:(?!</script>).)*https?://(?:(?!</script>).)*</script>", "", body, flags=re.S)
+    target = Path(html_path) if html_path is not None else notebook_path.with_suffix(".html")
+    return write_text_atomic(target, body)

@@ -184,6 +184,67 @@ def _label_vocabulary(notion: Notion, dataset: Dataset) -> tuple[str, ...]:
     return tuple(vocabulary)
 
 
+PROMPT_WORDS = ("all", "strict")
+"""How prompt words relate to the evaluation labels: "all" keeps every word of the notion's list (the paper's
+setting), "strict" drops the words that equal an evaluation label (see ``label_overlap``)."""
+
+
+def normalize_word(text: str) -> str:
+    """A word or label compared case- and space-insensitively: lower case, runs of spaces as one."""
+    return " ".join(str(text).lower().split())
+
+
+def label_overlap(notion: Notion, dataset: Dataset) -> dict:
+    """How many of the notion's prompt words equal one of its evaluation labels (case/space-normalised).
+
+    Zero-shot means the prompts were written without looking at the evaluation labels; a list that contains
+    them (e.g. the label vocabulary the authors used for car type, genre and country) is not independent.
+    """
+    notion = notion.for_dataset(dataset)
+    labels = {normalize_word(label) for label in notion.labels(dataset)}
+    shared = sorted({w for w in notion.words if normalize_word(w) in labels}, key=str.lower)
+    return {"notion": notion.name, "word_source": notion.word_source, "n_words": len(notion.words),
+            "n_labels": len(labels), "n_shared": len(shared), "shared": shared}
+
+
+def describe_overlap(overlap: dict) -> str:
+    """One line for tables and reports, e.g. "8 of 33 prompt words equal an evaluation label (8 of 8 labels)"."""
+    return (f"{overlap['n_shared']} of {overlap['n_words']} prompt words equal an evaluation label "
+            f"({overlap['n_shared']} of {overlap['n_labels']} labels; words: {overlap['word_source']})")
+
+
+def prepare_notion(notion: Notion, dataset: Dataset, prompt_words: str = "all") -> Notion:
+    """The notion as evaluated on ``dataset``: label-vocabulary words resolved and, with
+    ``prompt_words="strict"``, every word that equals an evaluation label dropped."""
+    if prompt_words not in PROMPT_WORDS:
+        raise ConfigError(f"prompt_words={prompt_words!r} must be one of {list(PROMPT_WORDS)}")
+    notion = notion.for_dataset(dataset)
+    if prompt_words == "all":
+        return notion
+    shared = {normalize_word(w) for w in label_overlap(notion, dataset)["shared"]}
+    kept = tuple(w for w in notion.words if normalize_word(w) not in shared)
+    if not kept:
+        raise ConfigError(
+            f"prompt_words='strict' leaves notion {notion.name!r} of dataset {dataset.name!r} without a prompt "
+            f"word: all {len(notion.words)} of its words ({notion.word_source}) are evaluation labels. Leave "
+            f"the notion out, or give it an independent word list (Notion.with_word_list / with_word_file)")
+    return dataclasses.replace(notion, words=kept, word_source=f"{notion.word_source}, strict")
+
+
+def prompt_subset(prompts: list[str], n_prompts: int | None, seed: int) -> list[str]:
+    """``n_prompts`` of the prompts drawn without replacement by ``seed`` (the prompt analysis), in list order;
+    all of them for ``None``."""
+    if n_prompts is None:
+        return list(prompts)
+    if isinstance(n_prompts, bool) or not isinstance(n_prompts, int) or n_prompts < 1:
+        raise ConfigError(f"n_prompts={n_prompts!r} must be a positive integer or None (all prompts)")
+    if n_prompts > len(prompts):
+        raise ConfigError(f"n_prompts={n_prompts} but the notion has only {len(prompts)} prompts: choose a "
+                          "smaller n_prompts")
+    chosen = np.random.default_rng(seed).choice(len(prompts), n_prompts, replace=False)
+    return [prompts[i] for i in sorted(chosen)]
+
+
 _NOTIONS: dict[tuple[str, str], Notion] = {}
 
 
@@ -229,13 +290,14 @@ def notion_from_words(dataset: str, label_column: str, template: str, words: Ite
     return register_notion(notion) if register else notion
 
 
-SHAPE = register_notion(Notion("shape", SYNTHETIC_SHAPES, "shape", "a photo of a {}", SHAPE_VOCABULARY))
+SHAPE = register_notion(Notion("shape", SYNTHETIC_SHAPES, "shape", "a photo of a {}", SHAPE_VOCABULARY,
+                               "shape vocabulary (8 drawn shapes and 25 distractors)"))
 OBJECT_COLOUR = register_notion(
-    Notion("object colour", SYNTHETIC_SHAPES, "object_colour", "a {} shape", CSS21_COLOUR_WORDS)
+    Notion("object colour", SYNTHETIC_SHAPES, "object_colour", "a {} shape", CSS21_COLOUR_WORDS, "css21_colours")
 )
 BACKGROUND_COLOUR = register_notion(
     Notion("background colour", SYNTHETIC_SHAPES, "background_colour",
-           "a shape in front of a {} background", CSS21_COLOUR_WORDS)
+           "a shape in front of a {} background", CSS21_COLOUR_WORDS, "css21_colours")
 )
 
 # The paper's 13 notions (protocol sections 2 and 3): templates as the authors wrote them.

@@ -30,8 +30,13 @@ def save_projection(model: InDiReCT | InDiReCTLBFGS, path: str | Path, prompts: 
     return Path(path)
 
 
-def load_projection(path: str | Path, backbone: dict | None = None) -> tuple[InDiReCT | InDiReCTLBFGS, dict]:
-    """A fitted InDiReCT and its record; if ``backbone`` is given, refuse a projection made with other weights."""
+def load_projection(path: str | Path, backbone: Any) -> tuple[InDiReCT | InDiReCTLBFGS, dict]:
+    """A fitted InDiReCT model and its record, refused when it was fitted with another ``backbone`` (a
+    ``Backbone`` or its ``identity()``); pass ``backbone=None`` to skip that check on purpose.
+
+    The model remembers its backbone: ``transform`` of cached features (``ImageFeatures``) from another
+    backbone raises, even when both have the same width (ViT-B/32 and ViT-B/16).
+    """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"projection file {path} does not exist: run notebooks/02_fit_indirect.ipynb "
@@ -40,6 +45,8 @@ def load_projection(path: str | Path, backbone: dict | None = None) -> tuple[InD
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file means the same to the user
         raise DatasetError(f"projection file {path} is unreadable ({error}): fit it again") from None
+    if backbone is not None and not isinstance(backbone, dict):
+        backbone = backbone.identity()
     if backbone is not None and record["backbone"].get("sha256") != backbone.get("sha256"):
         raise ConfigError(f"projection {path} was fitted with backbone {record['backbone'].get('name')} "
                           f"({record['backbone'].get('sha256', '')[:12]}), not {backbone.get('name')} "
@@ -51,4 +58,5 @@ def load_projection(path: str | Path, backbone: dict | None = None) -> tuple[InD
     model.components_ = record["components"]
     model.n_features_in_ = int(record["components"].shape[1])
     model.loss_, model.loss_curve_, model.n_iter_ = record["loss"], record["loss_curve"], record["n_iter"]
+    model.backbone_ = dict(record["backbone"])
     return model, record

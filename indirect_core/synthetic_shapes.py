@@ -233,9 +233,9 @@ def _write_dataset(folder: Path, rows: list[dict], image_size: int, progress: bo
     (folder / "masks").mkdir()
     iterator = rows
     if progress:
-        from tqdm import tqdm
+        from indirect_core.progress import progress_bar
 
-        iterator = tqdm(rows, desc="generating synthetic-shapes", unit="img")
+        iterator = progress_bar(rows, desc="generating synthetic-shapes", unit="img")
     for row in iterator:
         image, mask = render(row["shape"], row["object_colour"], row["background_colour"], row["size"],
                              row["x"], row["y"], row["rotation"], image_size)

@@ -42,3 +42,30 @@ def _offline_clip_dir(tmp_path, monkeypatch):
     """Never touch the user's ~/.cache/clip or the network from tests: CLIP's weight folder is empty."""
     monkeypatch.setenv("INDIRECT_CLIP_DIR", str(tmp_path / "clip-weights"))
     monkeypatch.delenv("INDIRECT_CLIP_CHECKPOINT", raising=False)
+
+
+SMOKE_UNREADABLE = 7
+"""Index of the smoke data's image that is overwritten with bytes no decoder reads (on_error: skip)."""
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """plans/smoke.yaml (every notebook, random-tiny, 60 small images of which one is unreadable, with
+    on_error: skip) run once for the whole session: (run folder, base folder, batch log lines)."""
+    import yaml
+
+    import indirect_core as ic
+    from indirect_core import batch
+
+    root = Path(__file__).resolve().parents[1]
+    base = tmp_path_factory.mktemp("batch")
+    data = ic.load_dataset("synthetic-shapes", root=base / "data" / "synthetic-shapes-n60-px64-seed0",
+                           n_images=60, image_size=64, seed=0, progress=False)
+    data.image_paths[SMOKE_UNREADABLE].write_bytes(b"this is not an image")
+    plan = yaml.safe_load((root / "plans" / "smoke.yaml").read_text())
+    plan["on_error"] = "skip"
+    (base / "smoke.yaml").write_text(yaml.safe_dump(plan))
+    logs: list[str] = []
+    run_dir = batch.run_plan(base / "smoke.yaml", run_dir=base / "runs" / "smoke", n_jobs=2,
+                             data_dir=base / "data", figures_dir=base / "figures", log=logs.append)
+    return run_dir, base, logs

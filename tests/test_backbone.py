@@ -120,12 +120,13 @@ def test_named_model_offline_fails_fast_saying_where_to_put_the_file(tmp_path, m
     assert "INDIRECT_CLIP_DIR" in message
 
 
-def test_auto_falls_back_to_random_tiny_loudly(tmp_path, monkeypatch, capsys):
+def test_auto_falls_back_to_random_tiny_loudly(tmp_path, monkeypatch):
+    from indirect_core.random_weights import RandomWeightsWarning
+
     _no_network(monkeypatch)
-    with pytest.warns(UserWarning, match="random-tiny"):
+    with pytest.warns(RandomWeightsWarning, match="FALLING BACK TO RANDOM WEIGHTS \\(random-tiny\\)") as caught:
         backbone = ic.load_backbone("auto", cache_dir=tmp_path)
-    assert backbone.name == "random-tiny" and backbone.random_weights
-    assert "FALLING BACK TO RANDOM WEIGHTS" in capsys.readouterr().err
+    assert backbone.name == "random-tiny" and backbone.random_weights and len(caught) == 1
 
 
 def test_auto_prefers_cached_weights_and_env_checkpoint(tmp_path, monkeypatch, tiny_backbone):

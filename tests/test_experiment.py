@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -45,18 +46,48 @@ def test_summary_uses_population_std(runs):
     assert [m for _, m in summary.index] == ["random", "clip", "indirect", "randtransform", "pca"]  # paper order
 
 
-def test_markdown_and_latex_tables(runs):
-    summary = summarize(runs)
-    markdown = to_markdown(summary, random_weights=False, title="toy")
-    assert "| InDiReCT" in markdown and "MAP@R" in markdown and "R-Prec" in markdown
-    mean = summary.loc[("toy", "clip"), ("mean_average_precision_at_r", "mean")]
-    std = summary.loc[("toy", "clip"), ("mean_average_precision_at_r", "std")]
-    assert f"{mean:.3f} ± {std:.3f}" in markdown
-    assert "n/a" in markdown and "random weights" not in markdown.lower()
+def _planted_summary():
+    """Two notions; on 'colour' InDiReCT is best except MAP where CLIP ties it when rounded; the Oracle beats
+    everything (and must not be bolded); PCA could not be fitted on 'colour'."""
+    rows = []
+    means = {"clip": 0.40, "indirect": 0.70, "pca": float("nan"), "oracle": 0.95}
+    for notion in ("colour", "shape"):
+        for key, mean in means.items():
+            for seed, shift in ((0, -0.01), (1, 0.01)):
+                value = mean + shift if notion == "colour" else 0.5 + 0.1 * (key == "clip") + shift
+                row = {"notion": notion, "model": key, "seed": seed, "note": ""}
+                row.update({m: value for m in ic.METRICS})
+                if key == "pca":
+                    row.update({m: float("nan") for m in ic.METRICS})
+                    row["note"] = "PCA with n_components=128 needs at least 128 prompts, got 17"
+                rows.append(row)
+    runs = pd.DataFrame(rows)
+    runs.loc[(runs.notion == "colour") & (runs.model == "clip"), "mean_average_precision"] = [0.6995, 0.7]
+    return summarize(runs)
+
+
+def test_tables_bold_the_best_zero_shot_value_and_set_the_oracle_apart():
+    summary = _planted_summary()
+    markdown = to_markdown(summary, random_weights=False, title="toy", notes={"colour": ["17 of 17 words"]})
+    colour = markdown.split("### colour")[1].split("### shape")[0]
+    lines = [line for line in colour.splitlines() if line.startswith("| ")][1:]
+    assert [line.split(" | ")[0] for line in lines] == [
+        "| CLIP", "| InDiReCT", "| PCA", "| _Oracle (supervised upper bound)_"]
+    indirect = lines[1].split(" | ")[1:]
+    assert indirect[0] == "**0.700** ± 0.010"  # AMI: InDiReCT best
+    assert lines[0].split(" | ")[3] == "**0.700** ± 0.000" and indirect[2] == "**0.700** ± 0.010"  # MAP tie
+    assert "**" not in lines[3] and "0.950 ± 0.010" in lines[3]  # the upper bound is never bolded
+    assert lines[2].count("n/a¹") == 7 and "¹ n/a: PCA with n_components=128 needs at least 128 prompts" in markdown
+    assert "- 17 of 17 words" in colour and "InDiReCT (L-BFGS) = our solver" in markdown
+    shape = markdown.split("### shape")[1]
+    assert "| CLIP | **0.600** ± 0.010" in shape and "| InDiReCT | 0.500 ± 0.010" in shape
+    html = ic.tables.to_html(summary)
+    assert html.count("class='mean best'") == 7 + 1 + 7  # colour: InDiReCT ×7 + CLIP's MAP tie; shape: CLIP ×7
+    assert "class='upper-bound'" in html and "n/a¹" in html and "white-space:nowrap" in ic.tables.STYLE
     latex = to_latex(summary, random_weights=False)
-    for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}"):
+    for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule(l){2-9}", r"\begin{tabular}{llccccccc}"):
         assert command in latex
-    assert f"{mean:.3f} $\\pm$ {std:.3f}" in latex and "Rand. transform" in latex
+    assert r"\textbf{0.700} $\pm$ 0.010" in latex and r"n/a$^{1}$" in latex and "MAP@R" in latex
 
 
 def test_random_weights_marker_is_visible_everywhere(runs):
@@ -74,3 +105,27 @@ def test_runner_rejects_bad_arguments():
         run_notion("toy", texts, images, labels, models=["clip"], seeds=[], progress=False)
     with pytest.raises(ic.ConfigError, match="60 image features but 3 labels"):
         run_notion("toy", texts, images, labels[:3], models=["clip"], progress=False)
+
+
+def test_fits_in_worker_processes_give_the_same_table_as_one_process():
+    from indirect_core.experiment import parallel_fits
+
+    texts, images, labels = _inputs()
+    options = {"indirect": {"max_iter": 120}, "lae": {"max_iter": 80}, "oracle": {"max_iter": 80}}
+    kwargs = dict(models=["clip", "indirect", "lae", "oracle"], seeds=[0, 1], n_components=3,
+                  model_options=options, progress=False)
+    alone = run_notion("toy", texts, images, labels, **kwargs)
+    kept: dict = {}
+    with parallel_fits(2) as pool:
+        assert pool is not None
+        parallel = run_notion("toy", texts, images, labels, executor=pool, keep=kept, **kwargs)
+    metrics = list(ic.METRICS)
+    assert np.array_equal(alone[metrics].to_numpy(), parallel[metrics].to_numpy())
+    assert alone.n_iter.fillna(-1).tolist() == parallel.n_iter.fillna(-1).tolist() and alone.n_iter.iloc[2] == 120
+    assert (parallel.fit_seconds[2:] > 0).all() and (parallel.evaluate_seconds > 0).all()
+    # the kept models are the first seed's, exactly as evaluated
+    embedding = kept["indirect"].transform(images)
+    assert ic.evaluate(embedding, labels)["precision_at_1"] == parallel.precision_at_1.iloc[2]
+    with pytest.raises(ic.ConfigError, match="n_jobs=0"):
+        with parallel_fits(0):
+            pass

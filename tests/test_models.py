@@ -180,3 +180,114 @@ def test_every_model_follows_the_same_contract():
         assert fitted is model
         out = model.transform(images)
         assert out.shape[0] == 60 and torch.isfinite(out).all()
+
+
+def _fit(model, images, labels, prompts):
+    if model.fit_input == "text":
+        return model.fit(prompts)
+    if model.fit_input == "image_labels":
+        return model.fit(images, labels)
+    return model.fit()
+
+
+def test_every_model_is_a_scikit_learn_estimator_and_clones_refit_identically():
+    from sklearn.base import BaseEstimator, clone
+
+    images, colour, _, prompts, _ = planted(n_images=60)
+    for key in MODELS:
+        options = {"max_iter": 40} if key in ("indirect", "lae", "ae", "oracle") else {}
+        model = make_model(key, n_components=6, random_state=3, **options)
+        assert isinstance(model, BaseEstimator)
+        copy = clone(model)
+        assert copy is not model and copy.get_params() == model.get_params()
+        first = _fit(model, images, colour, prompts).transform(images)
+        again = _fit(clone(model), images, colour, prompts).transform(images)
+        assert torch.equal(first, again), key  # same seed, same embedding
+        assert copy.set_params(random_state=4).random_state == 4 and model.random_state == 3
+        assert repr(model).startswith(type(model).__name__ + "(")
+    assert "random_state=3" in repr(ic.InDiReCT(random_state=3)) and repr(ic.InDiReCT()) == "InDiReCT()"
+
+
+def test_options_a_model_does_not_have_are_refused():
+    for key, option in (("indirect-lbfgs", "lr"), ("indirect-lbfgs", "patience"), ("clip", "tol"),
+                        ("pca", "lr"), ("indirect", "solver")):
+        with pytest.raises(ic.ConfigError, match=f"has no option.*{option}"):
+            make_model(key, n_components=4, **{option: 1})
+
+
+def test_max_iter_counts_iterations_for_both_solvers():
+    texts = torch.randn(40, 32, generator=torch.Generator().manual_seed(0))
+    assert ic.InDiReCT(n_components=8, max_iter=7).fit(texts).n_iter_ == 7
+    assert ic.InDiReCTLBFGS(n_components=8, max_iter=2).fit(texts).n_iter_ <= 2
+    for model in (ic.InDiReCT(n_components=8, max_iter=0), ic.InDiReCTLBFGS(n_components=8, max_iter=-1)):
+        with pytest.raises(ic.ConfigError, match="max_iter"):
+            model.fit(texts)
+
+
+def test_loss_is_the_papers_mean_angle_computed_independently():
+    texts = torch.randn(25, 48, generator=torch.Generator().manual_seed(2)) + 0.5
+    for model in (ic.InDiReCT(n_components=6, random_state=0, max_iter=300), ic.InDiReCTLBFGS(n_components=6)):
+        model.fit(texts)
+        x = texts.double().numpy()
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        u = model.components_.double().numpy()
+        v = x @ u.T
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        r = v @ u
+        r /= np.linalg.norm(r, axis=1, keepdims=True)
+        angles = np.arccos(np.clip((x * r).sum(axis=1), -1, 1))
+        assert model.loss_ == pytest.approx(angles.mean(), rel=1e-4, abs=1e-6)
+        assert model.loss_ == pytest.approx(min(model.loss_curve_), rel=1e-5) or isinstance(model, ic.InDiReCTLBFGS)
+
+
+def test_adam_models_are_deterministic_to_the_bit_and_seed_dependent():
+    images, colour, _, prompts, _ = planted(n_images=80)
+    for key in ("indirect", "lae", "ae", "oracle"):
+        runs = [_fit(make_model(key, n_components=6, random_state=s, max_iter=60), images, colour, prompts)
+                for s in (5, 5, 6)]
+        a, b, c = (m.transform(images) for m in runs)
+        assert torch.equal(a, b) and runs[0].n_iter_ == runs[1].n_iter_, key
+        assert runs[0].loss_curve_ == runs[1].loss_curve_, key
+        assert not torch.equal(a, c), key
+    lbfgs = [ic.InDiReCTLBFGS(n_components=6, random_state=s).fit(prompts).components_ for s in (0, 1)]
+    assert torch.equal(*lbfgs)  # deterministic: the seed does not matter
+
+
+def test_lae_ae_pca_see_raw_image_features_and_clip_is_raw():
+    """B4: the authors apply LAE, AE and PCA to raw (unnormalised) image features and evaluate raw CLIP
+    features; InDiReCT, Rand. transform and the Oracle normalise first."""
+    images, colour, _, prompts, _ = planted(n_images=60)
+    scaled = images * torch.linspace(0.5, 3.0, 60).unsqueeze(1)  # same directions, other lengths
+    short = {"max_iter": 30}
+    for key in ("lae", "ae", "pca", "clip"):
+        model = _fit(make_model(key, n_components=6, random_state=0, **(short if key in ("lae", "ae") else {})),
+                     images, colour, prompts)
+        assert not torch.allclose(model.transform(scaled), model.transform(images)), key
+    clip_out = ic.CLIPFeatures().fit().transform(scaled)
+    assert torch.equal(clip_out, scaled)
+    lae = ic.LinearAutoencoder(n_components=6, max_iter=30).fit(prompts)
+    layer = lae.encoder_[0]
+    assert torch.allclose(lae.transform(scaled), scaled @ layer.weight.T + layer.bias, atol=1e-6)
+    for key in ("indirect", "randtransform", "oracle"):
+        model = _fit(make_model(key, n_components=6, random_state=0, **(short if key != "randtransform" else {})),
+                     images, colour, prompts)
+        assert torch.allclose(model.transform(scaled), model.transform(images), atol=1e-6), key
+
+
+def test_a_projection_refuses_features_of_another_backbone(tiny_backbone, tmp_path):
+    from indirect_core.cache import ImageFeatures
+
+    texts = tiny_backbone.encode_texts(["a red shape", "a blue shape", "a green shape"])
+    model = ic.InDiReCTLBFGS(n_components=2).fit(texts)
+    path = ic.projections.save_projection(model, tmp_path / "p.pt", ["a", "b", "c"], tiny_backbone.identity())
+    other = {**tiny_backbone.identity(), "name": "ViT-B/16", "sha256": "f" * 64}
+    with pytest.raises(ic.ConfigError, match="fitted with backbone random-tiny"):
+        ic.projections.load_projection(path, backbone=other)
+    loaded, record = ic.projections.load_projection(path, backbone=tiny_backbone)
+    assert isinstance(loaded, ic.InDiReCTLBFGS) and record["model"] == "indirect-lbfgs"
+    features = torch.randn(4, 512)
+    same = ImageFeatures(features, np.arange(4), {}, tmp_path, tiny_backbone.identity(), {"name": "x"})
+    assert torch.equal(loaded.transform(same), loaded.transform(features))
+    foreign = ImageFeatures(features, np.arange(4), {}, tmp_path, other, {"name": "x"})
+    with pytest.raises(ic.ConfigError, match="come from backbone ViT-B/16"):
+        loaded.transform(foreign)

@@ -16,24 +16,16 @@ import numpy as np
 import pandas as pd
 import papermill
 import pytest
+import torch
 import yaml
 from PIL import Image
 
 import indirect_core as ic
+from conftest import SMOKE_UNREADABLE
 from indirect_core import batch
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The smoke plan (all four notebooks, random-tiny, 60 images) run once for the whole module."""
-    base = tmp_path_factory.mktemp("batch")
-    logs: list[str] = []
-    run_dir = batch.run_plan(ROOT / "plans" / "smoke.yaml", run_dir=base / "runs" / "smoke", n_jobs=2,
-                             data_dir=base / "data", figures_dir=base / "figures", log=logs.append)
-    return run_dir, base, logs
 
 
 def _job(run_dir: Path, name: str) -> Path:
@@ -72,7 +64,9 @@ def test_cache_notebook_outputs(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "01_cache")
     record = json.loads((job / "provenance.json").read_text())
-    assert record["settings"]["cache"]["n_features"] == 60 and record["WARNING"] == ic.RANDOM_WEIGHTS_MARKER
+    assert record["settings"]["cache"]["n_features"] == 59 and record["WARNING"] == ic.RANDOM_WEIGHTS_MARKER
+    unreadable = f"images/{SMOKE_UNREADABLE:06d}.png"
+    assert list(record["settings"]["skipped_images"]) == [unreadable]  # on_error: skip, and said so
     tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
     assert record["backbone"]["sha256"] == tiny.weights_sha256
     assert Path(record["settings"]["cache"]["location"]).is_relative_to(base / "data" / "cache")
@@ -85,14 +79,15 @@ def test_cache_notebook_outputs(smoke_run):
 def test_fit_notebook_saves_a_loadable_projection(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "02_fit-object-colour")
-    space, record = ic.projections.load_projection(job / "projection.pt")
+    tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
+    space, record = ic.projections.load_projection(job / "projection.pt", backbone=tiny)
     notion = ic.get_notion("synthetic-shapes", "object colour")
     assert record["prompts"] == notion.prompts and record["metadata"]["seed"] == 0
+    assert record["model"] == "indirect" and isinstance(space, ic.InDiReCT)  # the authors' procedure
     assert space.components_.shape == (16, 512)
-    tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
     assert record["backbone"]["sha256"] == tiny.weights_sha256
     refit = ic.InDiReCT(n_components=16, random_state=0).fit(tiny.encode_texts(notion.prompts))
-    assert space.loss_ == pytest.approx(refit.loss_, rel=1e-6)  # same seed, same numbers
+    assert torch.equal(space.components_, refit.components_)  # exactly the evaluation's first repetition
     assert _is_image(job / "figures" / "loss_curve.png") and _is_image(job / "figures" / "explained_variance.png")
 
 
@@ -100,7 +95,8 @@ def test_evaluate_notebook_tables_and_figures(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "03_evaluate")
     runs = pd.read_csv(job / "runs.csv")
-    assert len(runs) == 3 * 5 * 2 and set(runs.model) == {"random", "clip", "indirect", "pca", "oracle"}
+    assert len(runs) == 3 * 6 * 2 and (runs.fit_seconds >= 0).all() and (runs.evaluate_seconds > 0).all()
+    assert set(runs.model) == {"random", "clip", "indirect", "indirect-lbfgs", "pca", "oracle"}
     assert set(runs.notion) == {"shape", "object colour", "background colour"}
     summary = pd.read_csv(job / "summary.csv")
     assert {"mean_average_precision_at_r_mean", "mean_average_precision_at_r_std"} <= set(summary.columns)
@@ -110,6 +106,11 @@ def test_evaluate_notebook_tables_and_figures(smoke_run):
     record = json.loads((job / "provenance.json").read_text())
     tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
     assert record["backbone"]["sha256"] == tiny.weights_sha256 and record["seeds"] == [0, 1]
+    assert record["dataset"]["n_images"] == 59  # the unreadable image is left out here too (on_error: skip)
+    assert list(record["settings"]["skipped_images"]) == [f"images/{SMOKE_UNREADABLE:06d}.png"]
+    overlap = record["settings"]["prompt_label_overlap"]["shape"]
+    assert overlap["n_shared"] == 8 and overlap["n_words"] == 33  # the 8 drawn shapes are prompt words
+    assert "- Prompt words: 8 of 33 prompt words equal an evaluation label" in markdown
     for figure in ("metric_bars_map_at_r", "metrics_grid", "neighbours"):
         assert _is_image(job / "figures" / f"{figure}.png") and (job / "figures" / f"{figure}.pdf").is_file()
 
@@ -148,7 +149,15 @@ def test_index_links_every_notebook_and_shows_results(smoke_run):
     parser.feed((run_dir / "index.html").read_text())
     text = " ".join(parser.text)
     assert "RANDOM WEIGHTS: PIPELINE CHECK, NOT A RESULT" in text
-    assert len(parser.links) == 6 and all((run_dir / link).is_file() for link in parser.links)
+    pages = [link for link in parser.links if not link.startswith("#")]
+    assert len(pages) == 2 * 6 and all((run_dir / link).is_file() for link in pages)  # HTML page + notebook
+    assert sum(link.endswith(".html") for link in pages) == 6
+    anchors = [link[1:] for link in parser.links if link.startswith("#")]
+    assert {"synthetic-shapes-random-tiny-results", "synthetic-shapes-random-tiny-attribution",
+            "synthetic-shapes-random-tiny-time", "notebooks"} <= set(anchors)
+    assert f"images/{SMOKE_UNREADABLE:06d}.png" in text and "unreadable image(s) left out" in text
+    assert "prompt words: 8 of 33 prompt words equal an evaluation label" in text
+    assert "InDiReCT (L-BFGS) = our solver" in text and "supervised upper bound" in text
     assert parser.images and all((run_dir / src).is_file() for src in parser.images)
     assert any("neighbours" in src for src in parser.images) and any("attributions" in src for src in parser.images)
     assert parser.tables >= 2 and "InDiReCT" in text and "MAP@R" in text
@@ -180,7 +189,7 @@ def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
         "04_attribution": "failed"}
     error = states["04_attribution"]["error"]
     assert error["ename"] == "ConfigError" and "image_ids=[999]" in error["evalue"]
-    assert "the dataset has only 60 images" in error["evalue"]
+    assert "the dataset has only 60 readable images" in error["evalue"]
     index = (tmp_path / "run" / "index.html").read_text()
     assert "failed" in index and "image_ids=[999]" in index
     # a re-run skips what succeeded and tries the failed job again

@@ -1,4 +1,5 @@
 """Notions: validation, prompts, the built-in synthetic-shapes notions, registry and word files."""
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -96,3 +97,36 @@ def test_read_word_file(tmp_path):
     (tmp_path / "blank.txt").write_text("# only comments\n\n")
     with pytest.raises(DatasetError, match="blank.txt"):
         nt.read_word_file(tmp_path / "blank.txt")
+
+
+def _labelled(labels):
+    return Dataset("toy", Path("/nonexistent"), tuple(Path(f"{i}.png") for i in range(len(labels))),
+                   pd.DataFrame({"colour": labels}))
+
+
+def test_prompt_words_that_equal_evaluation_labels_are_counted_case_and_space_insensitively():
+    data = _labelled(["red", "BLUE", "teal", "red"])
+    notion = nt.Notion("colour", "toy", "colour", "a {} thing", ["Red", " blue", "green", "dark  teal"])
+    overlap = nt.label_overlap(notion, data)
+    assert (overlap["n_words"], overlap["n_labels"], overlap["n_shared"]) == (4, 3, 2)
+    assert overlap["shared"] == [" blue", "Red"]
+    assert nt.describe_overlap(overlap).startswith("2 of 4 prompt words equal an evaluation label (2 of 3 labels")
+    strict = nt.prepare_notion(notion, data, "strict")
+    assert strict.words == ("green", "dark  teal") and strict.word_source.endswith("strict")
+    assert nt.prepare_notion(notion, data, "all") is notion
+    vocabulary = notion.with_label_vocabulary()
+    assert nt.label_overlap(vocabulary, data)["n_shared"] == 3  # the authors' label-vocabulary prompts
+    with pytest.raises(ConfigError, match="all 3 of its words .* are evaluation labels"):
+        nt.prepare_notion(vocabulary, data, "strict")
+    with pytest.raises(ConfigError, match="prompt_words='loose'"):
+        nt.prepare_notion(notion, data, "loose")
+
+
+def test_prompt_subsets_are_drawn_by_the_seed():
+    prompts = [f"p{i}" for i in range(30)]
+    a, b, c = (nt.prompt_subset(prompts, 10, s) for s in (3, 3, 4))
+    assert a == b != c and len(set(a)) == 10 and a == sorted(a, key=prompts.index)
+    expected = [prompts[i] for i in sorted(np.random.default_rng(3).choice(30, 10, replace=False))]
+    assert a == expected and nt.prompt_subset(prompts, None, 0) == prompts
+    with pytest.raises(ConfigError, match="only 30 prompts"):
+        nt.prompt_subset(prompts, 31, 0)

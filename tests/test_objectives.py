@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import indirect_core as ic
 from indirect_core.models._objectives import IndirectObjective
 from indirect_core.models._patience import ExactAdam, one_thread
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _patience_loop(params, loss_fn, snapshot, lr=0.01, weight_decay=0.0, patience=100, max_iter=None):
@@ -109,11 +113,13 @@ def _prompts(n, dim, seed):
     return torch.randn(n, dim, generator=g) + 1.5 * torch.randn(1, dim, generator=g)
 
 
-@pytest.mark.parametrize("n_prompts, dim, k, seed", [(17, 64, 16, 3), (40, 96, 48, 0)])
+@pytest.mark.parametrize("n_prompts, dim, k, seed", [(17, 512, 128, 3), (40, 96, 48, 0)])
 def test_indirect_is_the_authors_dimredrecon_bit_for_bit(n_prompts, dim, k, seed):
+    """17 prompts, 512-d, k = 128 with the paper plan's options: the acceptance setting of the paper's model."""
+    options = yaml.safe_load((ROOT / "plans" / "paper.yaml").read_text()).get("model_options") or {}
     texts = _prompts(n_prompts, dim, seed)
     reference, n_iter, best_iter = authors_dimredrecon(texts, k, seed)
-    model = ic.InDiReCT(n_components=k, random_state=seed).fit(texts)
+    model = ic.make_model("indirect", n_components=k, random_state=seed, **options.get("indirect", {})).fit(texts)
     assert model.n_iter_ == n_iter and model.best_iter_ == best_iter
     assert n_iter == best_iter + 100 and n_iter > 150  # a real run that stopped by the patience rule
     assert torch.equal(model.components_, reference)

@@ -57,6 +57,9 @@ class ExactAdam:
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.exp_avgs = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
+        # Scratch space for the decayed gradients and the denominators: no new tensors per step.
+        self._decayed = [torch.empty_like(p) for p in self.params] if weight_decay != 0 else []
+        self._denominators = [torch.empty_like(p) for p in self.params]
         self.steps = 0
 
     def step(self, grads: Sequence[torch.Tensor]) -> None:
@@ -64,7 +67,9 @@ class ExactAdam:
         beta1, beta2 = self.betas
         grads = list(grads)
         if self.weight_decay != 0:
-            grads = torch._foreach_add(grads, self.params, alpha=self.weight_decay)
+            for grad, param, out in zip(grads, self.params, self._decayed):
+                torch.add(grad, param, alpha=self.weight_decay, out=out)
+            grads = self._decayed
         self.steps += 1
         # torch.optim.Adam keeps the step count as a float32 tensor and reads it back as a Python float.
         step = float(self.steps)
@@ -74,10 +79,11 @@ class ExactAdam:
         bias_correction1 = 1 - beta1 ** step
         bias_correction2 = 1 - beta2 ** step
         step_size = self.lr / bias_correction1
-        denominators = torch._foreach_sqrt(self.exp_avg_sqs)
-        torch._foreach_div_(denominators, bias_correction2 ** 0.5)
-        torch._foreach_add_(denominators, self.eps)
-        torch._foreach_addcdiv_(self.params, self.exp_avgs, denominators, -step_size)
+        for exp_avg_sq, out in zip(self.exp_avg_sqs, self._denominators):
+            torch.sqrt(exp_avg_sq, out=out)
+        torch._foreach_div_(self._denominators, bias_correction2 ** 0.5)
+        torch._foreach_add_(self._denominators, self.eps)
+        torch._foreach_addcdiv_(self.params, self.exp_avgs, self._denominators, -step_size)
 
 
 @contextlib.contextmanager

@@ -51,8 +51,13 @@ class _Projection(Reducer):
     display_name = "InDiReCT"
 
     def transform(self, image_features: Any) -> torch.Tensor:
-        """Normalise, project with U, renormalise: (n, k) unit rows. Differentiable (for attribution)."""
+        """Normalise, project with U, renormalise: (n, k) unit rows. Differentiable (for attribution).
+
+        Cached features (``ImageFeatures``) carry their backbone's identity: when this model knows its own
+        (``backbone_``, set by ``fit_space`` and ``load_projection``) a different backbone is refused.
+        """
         self._check_fitted()
+        image_features = self._features_of_own_backbone(image_features)
         if isinstance(image_features, torch.Tensor) and image_features.requires_grad:
             features = image_features.float()
         else:
@@ -62,6 +67,18 @@ class _Projection(Reducer):
                               f"fitted on {self.n_features_in_}-d text features: use the same CLIP backbone for both")
         components = self.components_.to(features.device)
         return l2_normalize(l2_normalize(features) @ components.T)
+
+    def _features_of_own_backbone(self, image_features: Any) -> Any:
+        backbone = getattr(image_features, "backbone", None)
+        if not isinstance(backbone, dict) or not hasattr(image_features, "features"):
+            return image_features
+        own = getattr(self, "backbone_", None)
+        if own is not None and own.get("sha256") != backbone.get("sha256"):
+            raise ConfigError(f"these image features come from backbone {backbone.get('name')} "
+                              f"({str(backbone.get('sha256'))[:12]}) but the projection was fitted with "
+                              f"{own.get('name')} ({str(own.get('sha256'))[:12]}): embed the images with the "
+                              "projection's backbone, or fit the projection again with this one")
+        return image_features.features
 
     def explained_variance_ratio(self, text_features: Any) -> np.ndarray:
         """Share of the (uncentred) text-feature energy along each principal direction, for diagnostics."""
