@@ -39,14 +39,14 @@ def _loop(params, loss_fn, snapshot, lr, weight_decay, patience, tol, max_iter):
     import torch
 
     optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    best, best_it, it, kept = math.inf, 0, 0, None
+    best, it, kept = math.inf, 0, None
     anchor, anchor_it = math.inf, 0
     while True:
         it += 1
         loss = loss_fn()
         value = float(loss.detach())
         if value < best:
-            best, best_it, kept = value, it, snapshot()
+            best, kept = value, snapshot()
         if anchor_it == 0 or value < anchor - tol * abs(anchor):
             anchor, anchor_it = value, it
         if it - anchor_it >= patience or (max_iter is not None and it >= max_iter):

@@ -220,10 +220,12 @@ def mask_share(heatmap: torch.Tensor, mask: torch.Tensor) -> float:
 def explain_images(backbone, paths: Sequence[str | Path],
                    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
                    method: str = "smoothgrad", samples: int = 25, noise: float = 0.15, window: int = 32,
-                   seed: int = 0, batch_size: int = 8, progress: bool = True) -> torch.Tensor:
+                   seed: int = 0, batch_size: int = 8, progress: bool = True,
+                   space: str | None = None) -> torch.Tensor:
     """Raw (N, H, W) heat maps of image files, one image at a time, with the backbone's preprocessing.
 
-    ``project`` picks the space (``None``: CLIP's; e.g. ``space.transform`` for a fitted InDiReCT space).
+    ``project`` picks the space (``None``: CLIP's; e.g. ``space.transform`` for a fitted InDiReCT space);
+    ``space`` names it in the progress bar.
     """
     if isinstance(paths, (str, Path)):
         raise ConfigError("paths must be a list of image paths, got one path: wrap it as [path]")
@@ -234,7 +236,8 @@ def explain_images(backbone, paths: Sequence[str | Path],
     baseline = black_baseline(backbone.preprocess).to(device)
     forward = EmbeddingDistance(backbone.model.encode_image, project, baseline)
     maps = []
-    for path in progress_bar(paths, desc=f"attribution ({method})", unit="img", disable=not progress, leave=False):
+    desc = f"{method} · {space}" if space else f"attribution ({method})"
+    for path in progress_bar(paths, desc=desc, unit="img", disable=not progress, leave=False):
         pixels = _load_pixels(path, backbone.preprocess).unsqueeze(0).to(device)
         maps.append(attribute(forward, pixels, method=method, samples=samples, noise=noise, window=window,
                               seed=seed, batch_size=batch_size).cpu())

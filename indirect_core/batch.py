@@ -7,14 +7,16 @@ so re-running a killed batch completes only what is missing.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import contextlib
 import hashlib
 import json
 import multiprocessing
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -172,6 +174,23 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
     return jobs
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Point file descriptor 2 of this process (and so of the kernels it starts) at ``path`` for the block."""
+    import os
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def execute_job(job: Job, notebooks_dir: str, run_dir: str, data_dir: str | None = None) -> dict:
     """Run one notebook with papermill (in a worker process); return a status record, never raise.
 
@@ -191,8 +210,11 @@ def execute_job(job: Job, notebooks_dir: str, run_dir: str, data_dir: str | None
     status: dict[str, Any] = {"job": job.id, "notebook": job.notebook, "params_hash": job.params_hash,
                               "parameters": job.parameters, "started": started}
     try:
-        status["kernel_starts"] = execute_notebook(Path(notebooks_dir) / job.notebook, folder / job.notebook,
-                                                   parameters=job.parameters, cwd=folder)
+        # The kernel's own stderr (its log lines, C libraries' messages) goes to the job's kernel.log, not to
+        # the terminal that shows the batch's progress.
+        with _stderr_to(folder / "kernel.log"):
+            status["kernel_starts"] = execute_notebook(Path(notebooks_dir) / job.notebook,
+                                                       folder / job.notebook, parameters=job.parameters, cwd=folder)
         status["state"] = "succeeded"
     except papermill.PapermillExecutionError as error:
         status["state"] = "failed"

@@ -5,7 +5,11 @@ k = all references, Euclidean kNN on the embeddings as given, k-means with one c
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import os
+import sys
+import warnings
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -19,6 +23,28 @@ METRICS = ("AMI", "NMI", "mean_average_precision", "mean_average_precision_at_r"
 SHORT_NAMES = {"AMI": "AMI", "NMI": "NMI", "mean_average_precision": "MAP",
                "mean_average_precision_at_r": "MAP@R", "mean_reciprocal_rank": "MRR",
                "precision_at_1": "Prec@1", "r_precision": "R-Prec"}
+
+
+FAISS_MIN_POINTS_PER_CENTROID = 39
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr() -> Iterator[None]:
+    """Send what C code writes to file descriptor 2 to /dev/null inside the block."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable descriptor 2: nothing to quiet
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def label_codes(labels: Any) -> np.ndarray:
@@ -44,5 +70,10 @@ def evaluate(embeddings: Any, labels: Any, include: tuple[str, ...] = ()) -> dic
         raise ConfigError(f"unknown metric(s) {sorted(unknown)}: choose from {METRICS}")
     calculator = AccuracyCalculator(include=tuple(include), device=torch.device("cpu"))
     codes = torch.as_tensor(label_codes(labels))
-    result = calculator.get_accuracy(features, codes)
+    n_classes = len(np.unique(codes.numpy()))
+    if (not include or {"AMI", "NMI"} & set(include)) and len(features) < FAISS_MIN_POINTS_PER_CENTROID * n_classes:
+        warnings.warn("AMI/NMI: k-means ran with fewer than 39 points per class (faiss's minimum for a stable "
+                      "clustering); the clustering metrics are noisy on a set this small", stacklevel=2)
+    with _quiet_c_stderr():  # faiss prints the same warning for every call, straight to the C stream
+        result = calculator.get_accuracy(features, codes)
     return {name: float(result[name]) for name in METRICS if name in result}

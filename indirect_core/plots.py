@@ -321,8 +321,9 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
 
 
 def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols: int = 6,
-                    random_weights: bool = False) -> Figure:
-    """A grid of thumbnails (paths, PIL images or HxWx3 arrays) with small titles, axes off."""
+                    random_weights: bool = False, title: str | None = None) -> Figure:
+    """A grid of thumbnails (paths, PIL images or HxWx3 arrays) with small titles and a thin frame, axes off;
+    ``title`` goes above the grid."""
     set_theme()
     arrays = _image_list(images, "images")
     titles = _labels(titles, len(arrays), "titles", "images")
@@ -340,8 +341,12 @@ def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, 
         ax.axis("off")
         if i < len(arrays):
             ax.imshow(arrays[i])
+            ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, linewidth=0.5,
+                                   edgecolor="#c8c8c8"))
             if titles:
                 ax.set_title(_wrap(titles[i], cell), fontsize=6.5, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=8)
     if random_weights:
         mark_random_weights(fig)
     return fig
