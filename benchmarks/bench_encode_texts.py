@@ -16,7 +16,7 @@ Acceptance
     max |encode_texts - normalise(encode_text)| <= 1e-5 (on every prompt) AND speed-up
     (baseline seconds / encode_texts seconds) >= 4.0.
 
-Run: ``cd /work/main && .venv/bin/python benchmarks/bench_encode_texts.py`` (about 2 minutes on 2 cores).
+Run from the repository root: ``.venv/bin/python benchmarks/bench_encode_texts.py`` (about 2 minutes on 2 cores).
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ What it measures
 Acceptance
     best (b) / (a) >= 0.85 AND best (b) / (c) > 1.0 AND the sanity check holds.
 
-Run: ``cd /work/main && .venv/bin/python benchmarks/bench_image_cache.py`` (about 2-3 minutes on 2 cores).
+Run from the repository root: ``.venv/bin/python benchmarks/bench_image_cache.py`` (about 2-3 minutes on 2 cores).
 """
 from __future__ import annotations
 

@@ -84,11 +84,14 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
 
     ``n_prompts``: use a random subset of that many prompts, drawn afresh for each seed (the paper's
     prompt analysis); ``None`` uses all prompts. ``prompt_words="strict"`` drops prompt words that equal an
-    evaluation label. ``n_jobs``: worker processes for the Adam-trained fits ("auto": one per core).
+    evaluation label. ``n_jobs``: worker processes for the Adam-trained fits ("auto": one per core from
+    ``PARALLEL_MIN_IMAGES`` images on, else none).
     """
     models, seeds = list(models), list(seeds)
     runs, prompts, spaces, overlaps, used = [], {}, {}, {}, {}
-    with parallel_fits(n_jobs if any(MODELS[m].parallel_fit for m in models) else 1) as executor:
+    if not any(MODELS[m].parallel_fit for m in models) or (n_jobs == "auto" and len(features) < PARALLEL_MIN_IMAGES):
+        n_jobs = 1  # nothing to spread, or fits too small to pay for starting worker processes
+    with parallel_fits(n_jobs) as executor:
         for notion in notions:
             overlaps[notion.name] = label_overlap(notion, data)
             notion = used[notion.name] = prepare_notion(notion, data, prompt_words)
@@ -129,6 +132,8 @@ def evaluation_data(backbone: Backbone, dataset: str, data_root: str | Path | No
 
 INDIRECT_KEYS = ("indirect", "indirect-lbfgs")
 """Model keys of InDiReCT's objective, the authors' procedure first."""
+PARALLEL_MIN_IMAGES = 500
+"""With ``n_jobs="auto"``, smaller sets fit in this process: starting workers would cost more than it saves."""
 
 
 def neighbour_panels(result: StudyResult, data: Dataset, features: torch.Tensor, queries: Sequence[int],

@@ -236,17 +236,32 @@ BAD_PARAMETERS = [
 ]
 
 
-@pytest.mark.parametrize("notebook,parameters,message", BAD_PARAMETERS)
-def test_bad_parameter_fails_in_the_first_cell(notebook, parameters, message, tmp_path):
-    source = nbformat.read(NOTEBOOKS / notebook, as_version=4)
-    parameters_cell = next(i for i, c in enumerate(source.cells) if "parameters" in c.metadata.get("tags", []))
-    with pytest.raises(papermill.PapermillExecutionError) as info:
-        papermill.execute_notebook(str(NOTEBOOKS / notebook), str(tmp_path / notebook),
-                                   parameters={"backbone": "random-tiny", **parameters}, cwd=str(tmp_path),
-                                   progress_bar=False, kernel_name="python3")
-    # papermill inserts the injected-parameters cell right after the tagged one: the check cell comes next
-    assert info.value.cell_index == parameters_cell + 2
-    assert info.value.ename == "ConfigError" and message in info.value.evalue
+def test_bad_parameter_fails_in_the_first_cell(tmp_path):
+    """Each bad value stops its notebook in the check cell, naming the parameter (run two kernels at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from indirect_core.notebook_execution import execute_notebook
+
+    def run(case):
+        number, (notebook, parameters, _) = case
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        try:
+            execute_notebook(NOTEBOOKS / notebook, folder / notebook, {"backbone": "random-tiny", **parameters},
+                             cwd=folder)
+        except papermill.PapermillExecutionError as error:
+            return error
+        return None
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        errors = list(pool.map(run, enumerate(BAD_PARAMETERS)))
+    for (notebook, _, message), error in zip(BAD_PARAMETERS, errors):
+        assert error is not None, f"{notebook} ran through with a bad parameter"
+        source = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+        parameters_cell = next(i for i, c in enumerate(source.cells) if "parameters" in c.metadata.get("tags", []))
+        # papermill inserts the injected-parameters cell right after the tagged one: the check cell comes next
+        assert error.cell_index == parameters_cell + 2, notebook
+        assert error.ename == "ConfigError" and message in error.evalue, (notebook, error.evalue)
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
@@ -278,17 +293,20 @@ def test_plan_validation_names_the_problem(tmp_path):
     assert jobs[-1].depends_on == tuple(j.id for j in jobs[1:4])
 
 
-def test_paper_plans_validate_without_the_data(tmp_path):
-    for name in ("paper", "backbones", "dimensions", "prompts"):
-        result = subprocess.run([sys.executable, "-m", "indirect_core", "report", str(ROOT / "plans" / f"{name}.yaml"),
-                                 "--check", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "runs")],
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        assert f"plan {name}: valid" in result.stdout and "[MISSING]" in result.stdout
+def test_paper_plans_validate_without_the_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("INDIRECT_DATA_DIR", str(tmp_path / "empty"))  # check_plan points it at data_dir anyway
+    for name in ("backbones", "dimensions", "prompts"):
+        text, ready = batch.check_plan(ROOT / "plans" / f"{name}.yaml", run_dir=tmp_path / "runs" / name,
+                                       data_dir=tmp_path / "empty")
+        assert f"plan {name}: valid" in text and "[MISSING]" in text and not ready
         assert not (tmp_path / "runs").exists()  # nothing ran
+    # the command line, once: exit code 0, nothing run, every paper dataset named as missing
     paper = subprocess.run([sys.executable, "-m", "indirect_core", "report", str(ROOT / "plans" / "paper.yaml"),
-                            "--check", "--data-dir", str(tmp_path / "empty")], capture_output=True, text=True,
-                           timeout=300).stdout
+                            "--check", "--data-dir", str(tmp_path / "empty"), "--runs-dir", str(tmp_path / "runs")],
+                           capture_output=True, text=True, timeout=300)
+    assert paper.returncode == 0, paper.stderr
+    paper = paper.stdout
+    assert "plan paper: valid" in paper and not (tmp_path / "runs").exists()
     for dataset in ("synthetic-cars", "cars196", "inshop", "cub200", "movie-posters"):
         assert f"[MISSING] {dataset}" in paper
     assert paper.count("02_fit-") == 13 and "ViT-B/32" in paper

@@ -13,7 +13,10 @@ from indirect_core import batch
 
 ROOT = Path(__file__).resolve().parents[1]
 # One notion per dataset, chosen to cover label-vocabulary prompts (car type, genre), multi-hot attribute
-# labels (texture), external word lists (car colour, bird species) and every loader.
+# labels (texture), external word lists (car colour, bird species) and every loader. Notebooks 01 and 03 (which
+# load and label the data) run on every dataset; 02 and 04, which only need the prompts and a few images, run on
+# CUB here and on synthetic-shapes in the smoke run.
+FULL = "cub200"
 NOTIONS = {"synthetic-cars": "car colour", "cars196": "car type", "inshop": "texture", "cub200": "bird species",
            "movie-posters": "genre"}
 
@@ -39,12 +42,14 @@ def paper_run(tmp_path_factory):
             "attribution": {"method": "smoothgrad", "samples": 1, "image_ids": [0]}}
     path = base / "plan.yaml"
     path.write_text(yaml.safe_dump(plan))
+    run_dir = base / "runs" / "fake-paper"
+    jobs = [job for job in batch.plan_jobs(batch.load_plan(path), run_dir.resolve(), data_dir=data)
+            if job.id.startswith(FULL) or job.notebook.startswith(("01", "03"))]
     logs: list[str] = []
-    try:
-        run_dir = batch.run_plan(path, run_dir=base / "runs" / "fake-paper", n_jobs=2, data_dir=data,
-                                 figures_dir=None, log=logs.append)
-    except batch.BatchFailed as failure:
-        pytest.fail(f"{failure}\n" + "\n".join(logs))
+    results = batch.run_jobs(jobs, run_dir, n_jobs=2, data_dir=data, log=logs.append)
+    failed = [r for r in results if r.state != "succeeded"]
+    if failed:
+        pytest.fail(f"{[(r.job.id, r.error) for r in failed]}\n" + "\n".join(logs))
     return run_dir
 
 
@@ -53,8 +58,10 @@ def test_every_notebook_runs_on_the_fake_dataset(paper_run, dataset):
     folder = paper_run / dataset / "random-tiny"
     states = {p.parent.name: json.loads(p.read_text())["state"] for p in folder.rglob("status.json")}
     notion_slug = NOTIONS[dataset].replace(" ", "-")
-    assert states == {"01_cache": "succeeded", f"02_fit-{notion_slug}": "succeeded", "03_evaluate": "succeeded",
-                      "04_attribution": "succeeded"}
+    expected = {"01_cache": "succeeded", "03_evaluate": "succeeded"}
+    if dataset == FULL:
+        expected.update({f"02_fit-{notion_slug}": "succeeded", "04_attribution": "succeeded"})
+    assert states == expected
     runs = pd.read_csv(folder / "03_evaluate" / "runs.csv")
     assert set(runs.model) == {"clip", "indirect", "oracle"} and runs.notion.eq(NOTIONS[dataset]).all()
     record = json.loads((folder / "03_evaluate" / "provenance.json").read_text())

@@ -17,9 +17,9 @@ from ._objectives import AutoencoderObjective, NormalizedSoftmaxObjective
 from ._patience import fit_with_patience
 
 
-# An improvement smaller than this share of the loss does not reset the patience. The authors used 0 (any
-# strict improvement); the Oracle's loss then creeps down for tens of thousands of steps. tol=0 restores it.
-PATIENCE_TOL = 1e-4
+# The patience rule: 0 is the authors' (any strict improvement resets the patience). A positive value lets only
+# an improvement by more than that share of the loss reset it, so a loss that creeps down for ever still stops.
+PATIENCE_TOL = 0.0
 
 
 class RandomEmbedding(Reducer):
@@ -140,7 +140,7 @@ class _AutoencoderBase(Reducer):
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, normalize: bool = False,
                  lr: float = 0.01, patience: int = 100, tol: float = PATIENCE_TOL,
-                 max_iter: int | None = 100_000, progress: bool = False) -> None:
+                 max_iter: int | None = None, progress: bool = False) -> None:
         self.n_components = n_components
         self.random_state = random_state
         self.normalize = normalize
@@ -224,7 +224,7 @@ class Oracle(Reducer):
 
     def __init__(self, n_components: int = 128, random_state: int | None = 0, scale: float = 1.0,
                  lr: float = 0.01, patience: int = 100, tol: float = PATIENCE_TOL,
-                 max_iter: int | None = 100_000, progress: bool = False) -> None:
+                 max_iter: int | None = None, progress: bool = False) -> None:
         self.n_components = n_components
         self.random_state = random_state
         self.scale = scale
