@@ -82,6 +82,11 @@ class Backbone:
         """Dimension of CLIP's joint embedding space (512 for ViT-B/32)."""
         return int(self.model.text_projection.shape[1])
 
+    @property
+    def token_width(self) -> int:
+        """Width of CLIP's token embeddings (the text transformer's width): the size of a pseudo-word token."""
+        return int(self.model.token_embedding.weight.shape[1])
+
     def identity(self) -> dict:
         """What identifies the features this backbone produces: used in cache keys and provenance."""
         return {"name": self.name, "sha256": self.weights_sha256, "random_weights": self.random_weights,
@@ -98,14 +103,7 @@ class Backbone:
         Tokenizes with the context length of the longest prompt; CLIP's causal mask makes the
         features identical to the 77-token default at a fraction of the cost.
         """
-        if isinstance(prompts, str):
-            raise ConfigError("prompts must be a list of strings, got one string: wrap it as [prompt]")
-        prompts = list(prompts)
-        if not prompts:
-            raise ConfigError("empty prompt list: give at least one prompt, e.g. ['a photo of a circle']")
-        bad = [p for p in prompts if not isinstance(p, str) or not p.strip()]
-        if bad:
-            raise ConfigError(f"prompts must be non-empty strings; got {bad[:3]!r}")
+        prompts = check_prompts(prompts)
         try:
             tokens = clip.tokenize(prompts, context_length=self.model.context_length)
         except RuntimeError as error:  # clip raises RuntimeError for over-long prompts
@@ -182,10 +180,34 @@ class Backbone:
                 yield good.numpy(), features, failures
 
 
+def check_prompts(prompts: Sequence[str], example: str = "a photo of a circle") -> list[str]:
+    """The prompts as a list of non-empty strings (one string, an empty list or a blank prompt is an error)."""
+    if isinstance(prompts, str):
+        raise ConfigError("prompts must be a list of strings, got one string: wrap it as [prompt]")
+    prompts = list(prompts)
+    if not prompts:
+        raise ConfigError(f"empty prompt list: give at least one prompt, e.g. [{example!r}]")
+    bad = [p for p in prompts if not isinstance(p, str) or not p.strip()]
+    if bad:
+        raise ConfigError(f"prompts must be non-empty strings; got {bad[:3]!r}")
+    return prompts
+
+
 def _encode_text_prefix(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     """CLIP's ``encode_text`` on tokens cut to their used length (positions and causal mask cut to match)."""
+    return encode_token_embeddings(model, tokens, model.token_embedding(tokens))
+
+
+def encode_token_embeddings(model: torch.nn.Module, tokens: torch.Tensor,
+                            embeddings: torch.Tensor) -> torch.Tensor:
+    """CLIP's ``encode_text`` from given token embeddings (n, L, width), unnormalised.
+
+    ``tokens`` (n, L) only decide where to pool (the end-of-text token, the largest id); L may be shorter than
+    77: positions and the causal mask are cut to match, which leaves the features unchanged. Composed retrieval
+    passes embeddings with pseudo-word tokens swapped in.
+    """
     length = tokens.shape[1]
-    x = model.token_embedding(tokens).type(model.dtype)
+    x = embeddings.type(model.dtype)
     x = x + model.positional_embedding[:length].type(model.dtype)
     with _causal_mask_of_length(model, length):
         x = model.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)

@@ -25,7 +25,7 @@ def start() -> None:
     warnings.filterwarnings("ignore", message="IProgress not found.*")
 
 
-def _show(html_text: str, plain: str) -> None:
+def show_html(html_text: str, plain: str) -> None:
     """Display HTML in a notebook (IPython), print the plain text elsewhere."""
     try:
         from IPython import get_ipython
@@ -54,7 +54,7 @@ def show_backbone(backbone: Any, data: Any = None, cached: Any = None) -> None:
     text = f"<p>{html.escape(line)}</p>"
     if backbone.random_weights:
         text = banner_html() + text
-    _show(text, (banner_text() + "\n" if backbone.random_weights else "") + line)
+    show_html(text, (banner_text() + "\n" if backbone.random_weights else "") + line)
 
 
 def show_results(result: Any, caption: str | None = None) -> None:
@@ -63,5 +63,5 @@ def show_results(result: Any, caption: str | None = None) -> None:
     from .tables import STYLE, to_html, to_markdown
 
     notes = {notion: [f"prompt words: {describe_overlap(overlap)}"] for notion, overlap in result.overlaps.items()}
-    _show(f"<style>{STYLE}</style>" + to_html(result.summary, notes=notes, caption=caption),
+    show_html(f"<style>{STYLE}</style>" + to_html(result.summary, notes=notes, caption=caption),
           to_markdown(result.summary, random_weights=False, title=caption, notes=notes))

@@ -40,6 +40,9 @@ _MODEL_HEX = {"random": "#BBBBBB", "clip": "#777777", "indirect": _OKABE_ITO["ve
               "indirect-lbfgs": "#882255",
               "randtransform": _OKABE_ITO["purple"], "pca": _OKABE_ITO["sky_blue"], "lae": _OKABE_ITO["blue"],
               "ae": _OKABE_ITO["green"], "oracle": _OKABE_ITO["orange"]}
+_COMPOSED_HEX = {"image-only": "#BBBBBB", "text-only": "#888888", "image + text": "#555555",
+                 "Pic2Word": _OKABE_ITO["blue"], "LinCIR": _OKABE_ITO["vermillion"]}
+"""Composed-retrieval methods: the three baselines in greys, the mappers in colour (others get the palette)."""
 _CORRECT_COLOUR, _WRONG_COLOUR = _OKABE_ITO["green"], _OKABE_ITO["vermillion"]
 _BANNER_COLOUR = "#C00000"
 _BANNER_GID = "indirect-random-weights-banner"
@@ -235,6 +238,80 @@ def _model_handles(models: Sequence[str]) -> list[Patch]:
 # --- training diagnostics ---------------------------------------------------------------------------------
 
 
+def plot_composed_recall(table: pd.DataFrame, metrics: Sequence[str] | None = None,
+                         random_weights: bool = False) -> Figure:
+    """Composed retrieval: one panel per benchmark subset, metrics (e.g. R@1 ... R@50) on x, one bar per
+    method, values in percent."""
+    set_theme()
+    needed = {"benchmark", "split", "subset", "method"}
+    if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
+        raise ConfigError(f"table must be a composed results table with columns {sorted(needed)} and metrics")
+    metrics = list(metrics) if metrics is not None else [
+        c for c in table.columns if "@" in str(c) and table[c].notna().any()]
+    if not metrics:
+        raise ConfigError("the composed results table has no metric column (e.g. 'R@1') to plot")
+    blocks = list(table.groupby(["benchmark", "split", "subset"], sort=False))
+    methods = list(dict.fromkeys(table["method"]))
+    palette = sns.color_palette(n_colors=len(methods))
+    colours = {m: _COMPOSED_HEX.get(m, palette[i]) for i, m in enumerate(methods)}
+    ncols = min(len(blocks), 3)
+    nrows = math.ceil(len(blocks) / ncols)
+    width = COLUMN_WIDTH if ncols == 1 and len(metrics) * len(methods) <= 12 else DOUBLE_COLUMN_WIDTH
+    fig = plt.figure(figsize=(width, 2.1 * nrows + 0.35), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    bar = 0.8 / len(methods)
+    for ax, ((benchmark, split, subset), part) in zip(axes, blocks):
+        x = np.arange(len(metrics))
+        for i, method in enumerate(methods):
+            row = part[part["method"] == method]
+            if row.empty:
+                continue
+            values = [100 * float(row[m].iloc[0]) if m in row and pd.notna(row[m].iloc[0]) else np.nan
+                      for m in metrics]
+            ax.bar(x - 0.4 + bar * (i + 0.5), values, bar, color=colours[method], label=method)
+        ax.set_xticks(x, [m.replace("R_subset@", "Rs@") for m in metrics])  # CIRR's short name
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.set_title(f"{benchmark}{' / ' + subset if subset else ''} ({split})")
+    for ax in axes[len(blocks):]:
+        ax.axis("off")
+    handles = [Patch(facecolor=colours[m], label=m) for m in methods]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), handlelength=1.0,
+               columnspacing=1.0)
+    if random_weights:
+        mark_random_weights(fig)
+    return fig
+
+
+def plot_space_map(coordinates: np.ndarray, labels: Sequence[str] | None = None, title: str = "",
+                   label_name: str | None = None, random_weights: bool = False) -> Figure:
+    """Scatter of a 2-D map, one colour per label (no colours without labels); the paper's embedding view."""
+    set_theme()
+    coordinates = np.asarray(coordinates)
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH * 1.6, COLUMN_WIDTH * 1.25), layout="constrained")
+    if labels is None:
+        ax.scatter(coordinates[:, 0], coordinates[:, 1], s=12, color="#555555", linewidths=0)
+    else:
+        labels = np.asarray(labels).astype(str)
+        names = sorted(set(labels.tolist()))
+        palette = sns.color_palette("colorblind" if len(names) <= 10 else "husl", len(names))
+        for name, colour in zip(names, palette):
+            chosen = labels == name
+            ax.scatter(coordinates[chosen, 0], coordinates[chosen, 1], s=12, color=colour, label=name, linewidths=0)
+        if len(names) <= 20:
+            ax.legend(title=label_name, fontsize=6, title_fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                      markerscale=1.2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("UMAP 1")
+    ax.set_ylabel("UMAP 2")
+    if title:
+        ax.set_title(title)
+    if random_weights:
+        mark_random_weights(fig)
+    return fig
+
+
 def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights: bool = False) -> Figure:
     """Loss per iteration (log y when it spans more than two decades) with the best iteration marked."""
     set_theme()
@@ -354,10 +431,17 @@ def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, 
 
 def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Sequence[Any]]],
                     correct: Mapping[str, Sequence[Sequence[bool]]] | None = None,
-                    random_weights: bool = False) -> Figure:
-    """One row per (query, space): the query, then its top-k neighbours there; green/red frames from correct."""
+                    random_weights: bool = False, query_labels: Sequence[str] | None = None,
+                    legend: tuple[str, str] = ("same class", "different class")) -> Figure:
+    """One row per (query, space): the query, then its top-k neighbours there; green/red frames from correct.
+
+    ``query_labels`` (one per query) are written under the query image, e.g. a composed query's modification
+    text; ``legend`` names the green and the red frame.
+    """
     set_theme()
     query_arrays = _image_list(queries, "queries")
+    labels = None if query_labels is None else _labels(list(query_labels), len(query_arrays), "query_labels",
+                                                       "queries")
     if not isinstance(neighbours, Mapping) or not neighbours:
         raise ConfigError("neighbours must be a non-empty dict {space name: one list of neighbour images per query}")
     grids: dict[str, list[list[np.ndarray]]] = {}
@@ -386,6 +470,8 @@ def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Se
         for space, rows in grids.items():
             _show_image(axes[row, 0], query)
             axes[row, 0].set_ylabel(_wrap(space, 0.95), rotation=0, ha="right", va="center", fontsize=7, labelpad=4)
+            if labels:
+                axes[row, 0].set_xlabel(_wrap(labels[q], cell * 1.6, max_lines=3), fontsize=5.5, labelpad=1)
             flags = correct.get(space)
             for j in range(k):
                 ax = axes[row, 1 + j]
@@ -401,9 +487,9 @@ def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Se
         axes[0, 1 + j].set_title(f"#{j + 1}", fontsize=7, pad=2)
     if correct:
         fig.legend(handles=[Patch(facecolor="none", edgecolor=_CORRECT_COLOUR, linewidth=1.5,
-                                  label="\u2713 same class"),
+                                  label=f"\u2713 {legend[0]}"),
                             Patch(facecolor="none", edgecolor=_WRONG_COLOUR, linewidth=1.5,
-                                  label="\u2717 different class")],
+                                  label=f"\u2717 {legend[1]}")],
                    loc="outside lower center", ncol=2, fontsize=7, handlelength=1.2)
     if random_weights:
         mark_random_weights(fig)

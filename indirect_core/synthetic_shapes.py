@@ -7,17 +7,15 @@ colour) and nuisance factors (size, position, rotation), all drawn independently
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
 
 from indirect_core.datasets.css_colours import CSS21_NAMES_TO_HEX
-from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.errors import ConfigError
+from indirect_core.generated import generate_folder, read_generation  # noqa: F401 (read_generation: public here too)
 
 FORMAT_VERSION = 1
 """Bumped whenever the drawing or file layout changes, so stale datasets are detected."""
@@ -139,6 +137,13 @@ def render(shape: str, object_colour: str, background_colour: str, size: float, 
     return Image.composite(foreground, background, mask), mask
 
 
+def centre_range(size: float, image_size: int) -> tuple[float, float]:
+    """Lowest and highest object centre (pixels, either axis) for circumradius `size` (fraction of the side):
+    a 1-pixel margin keeps the whole circumcircle inside the image."""
+    radius = size * image_size
+    return radius + 1.0, image_size - 1.0 - radius
+
+
 def sample_factors(n_images: int, image_size: int, seed: int) -> list[dict]:
     """Draw every image's factors independently and uniformly from `seed` (one manifest row each)."""
     rng = np.random.default_rng(seed)
@@ -152,9 +157,7 @@ def sample_factors(n_images: int, image_size: int, seed: int) -> list[dict]:
     for i in range(n_images):
         obj = OBJECT_COLOURS[objects[i]]
         candidates = [c for c in BACKGROUND_COLOURS if c != obj]
-        radius = float(sizes[i]) * image_size
-        # Centre range keeps a 1-pixel margin so the whole circumcircle lies inside the image.
-        low, high = radius + 1.0, image_size - 1.0 - radius
+        low, high = centre_range(float(sizes[i]), image_size)
         rows.append({
             "image": f"images/{i:06d}.png",
             "mask": f"masks/{i:06d}.png",
@@ -178,53 +181,6 @@ def generation_parameters(n_images: int, image_size: int, seed: int) -> dict:
         "image_size": int(image_size),
         "seed": int(seed),
     }
-
-
-def read_generation(root: Path) -> dict | None:
-    """The generation.json of a complete dataset at `root`, or None when there is none."""
-    path = Path(root) / "generation.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"cannot read {path} ({exc}): delete the folder {root} so it is regenerated") from exc
-
-
-def _temp_prefix(root: Path) -> str:
-    return f".{root.name}.tmp-"
-
-
-def _remove_stale_temps(root: Path) -> None:
-    """Delete temp folders left by killed runs (their process id is no longer alive)."""
-    for candidate in root.parent.glob(_temp_prefix(root) + "*"):
-        pid_text = candidate.name[len(_temp_prefix(root)):].split("-", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            shutil.rmtree(candidate, ignore_errors=True)
-        except PermissionError:
-            pass  # alive, owned by someone else
-
-
-def _check_existing(root: Path, wanted: dict) -> bool:
-    """True when `root` already holds this exact dataset; raises when it holds something else."""
-    found = read_generation(root)
-    if found is None:
-        raise ConfigError(
-            f"folder {root} exists but holds no complete synthetic-shapes dataset (no generation.json): "
-            f"delete it or pass another root"
-        )
-    if found != wanted:
-        differing = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
-        details = ", ".join(f"{k}={found.get(k)!r} (wanted {wanted.get(k)!r})" for k in differing)
-        raise ConfigError(
-            f"{root} holds a synthetic-shapes dataset generated with other parameters: {details}; "
-            f"delete the folder {root} or choose another root"
-        )
-    return True
 
 
 def _write_dataset(folder: Path, rows: list[dict], image_size: int, progress: bool) -> None:
@@ -258,32 +214,5 @@ def generate_synthetic_shapes(root: Path, n_images: int = 1000, image_size: int 
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed={seed!r} is invalid: pass a non-negative integer, e.g. seed=0")
     wanted = generation_parameters(n_images, image_size, seed)
-
-    if root.exists() and not root.is_dir():
-        raise ConfigError(f"root {root} is a file, not a folder: pass a folder path as root")
-    if root.is_dir() and any(root.iterdir()) and _check_existing(root, wanted):
-        return root
-
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(root)
-    temp = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(root)}{os.getpid()}-", dir=root.parent))
-    try:
-        _write_dataset(temp, sample_factors(n_images, image_size, seed), image_size, progress)
-        # generation.json is the completeness marker: written last, inside the temp folder.
-        (temp / "generation.json").write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n",
-                                              encoding="utf-8")
-        if root.is_dir() and not any(root.iterdir()):
-            root.rmdir()
-        try:
-            os.rename(temp, root)
-        except OSError:
-            # Another process finished first: accept its result if it is the same dataset.
-            if root.is_dir() and _check_existing(root, wanted):
-                shutil.rmtree(temp, ignore_errors=True)
-                return root
-            raise
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return root
-
+    return generate_folder(root, wanted, lambda folder: _write_dataset(
+        folder, sample_factors(n_images, image_size, seed), image_size, progress), kind="synthetic-shapes")

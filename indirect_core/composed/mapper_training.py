@@ -1,0 +1,59 @@
+"""One call that trains either mapper from a named data source: what notebook 06 runs.
+
+Pic2Word gets the source's images through the embedding cache (raw ``encode_image`` features, computed once);
+LinCIR gets its captions. The run's checkpoint lives at ``<output_dir>/checkpoint.pt``, so calling it again with
+the same arguments resumes an interrupted run (or returns a finished one at once).
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Callable
+
+from ..backbone import Backbone
+from ..cache import image_features
+from ..errors import ConfigError
+from .train_lincir import train_lincir
+from .train_pic2word import train_pic2word
+from .training import TrainingResult
+from .training_data import SYNTHETIC_TRAIN, training_captions, training_images
+
+CHECKPOINT_NAME = "checkpoint.pt"
+"""The training checkpoint (published format + resume state) in a run's output folder."""
+MAPPER_NAME = "mapper.pt"
+"""The finished mapper (published format + our metadata, no resume state) in a run's output folder."""
+
+
+def train_mapper(method: str, backbone: Backbone, data: str = SYNTHETIC_TRAIN,
+                 output_dir: str | Path | None = None, data_root: str | Path | None = None,
+                 data_options: dict | None = None, caption_column: str = "caption", max_captions: int | None = None,
+                 cache_dir: str | Path | None = None, progress: bool = True, **options: Any) -> TrainingResult:
+    """Train ``method`` ("pic2word" or "lincir") on the training data source ``data`` (see ``training_data`` for
+    the sources); ``options`` go to ``train_pic2word`` / ``train_lincir`` (steps, batch_size, lr, seed,
+    checkpoint_every, ...)."""
+    checkpoint = Path(output_dir) / CHECKPOINT_NAME if output_dir is not None else None
+    if method in TRAINERS:
+        _check_options(method, TRAINERS[method], options)
+    if method == "pic2word":
+        dataset = training_images(data, data_root, data_options)
+        cached = image_features(backbone, dataset, cache_dir=cache_dir, progress=progress)
+        return train_pic2word(backbone, cached.features, checkpoint_path=checkpoint, progress=progress, **options)
+    if method == "lincir":
+        captions = training_captions(data, caption_column, data_root, data_options, max_captions)
+        return train_lincir(backbone, captions, cache_dir=cache_dir, checkpoint_path=checkpoint, progress=progress,
+                            **options)
+    raise ConfigError(f"parameter method={method!r} must be 'pic2word' or 'lincir'")
+
+
+TRAINERS: dict[str, Callable[..., TrainingResult]] = {"pic2word": train_pic2word, "lincir": train_lincir}
+"""The trainer of each method."""
+_SET_HERE = {"backbone", "image_features", "captions", "checkpoint_path", "progress", "cache_dir"}
+
+
+def _check_options(method: str, trainer: Callable, options: dict) -> None:
+    """Every option must be a parameter of the method's trainer (not one ``train_mapper`` sets itself)."""
+    accepted = [name for name in inspect.signature(trainer).parameters if name not in _SET_HERE]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"{method} training has no option(s) {', '.join(unknown)}: accepted options are "
+                          f"{', '.join(accepted)}")

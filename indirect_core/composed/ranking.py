@@ -1,0 +1,179 @@
+"""Ranking for composed retrieval: gallery images by cosine similarity to each composed query.
+
+Both sides are L2-normalised here, as every CIR benchmark scores (``q @ G.T`` on unit rows). Queries are
+processed in chunks, so memory stays bounded (chunk × gallery similarities) for galleries of 100k+ images.
+Ties are broken deterministically: among equal similarities, the lower gallery (or candidate-list) position
+ranks first.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+
+def feature_matrix(features: object, name: str, n_rows: int | None = None) -> torch.Tensor:
+    """``features`` as a finite float32 (n, d) CPU tensor; ``n_rows`` (if given) must match its rows.
+
+    Accepts tensors, arrays, and the cache's ``ImageFeatures`` when no image was skipped (rows then align
+    with the dataset).
+    """
+    skipped = getattr(features, "skipped", None)
+    if skipped is not None and hasattr(features, "features"):
+        if skipped:
+            raise ConfigError(f"{name}: the cache skipped {len(skipped)} unreadable image(s) (e.g. "
+                              f"{next(iter(skipped))}), so its rows do not align with the query set's images: "
+                              "fix or remove those files and recompute the features")
+        features = features.features
+    if not isinstance(features, torch.Tensor):
+        try:
+            features = torch.as_tensor(np.asarray(features))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a (n, d) tensor or array, got {type(features).__name__}") from None
+    if features.ndim != 2:
+        raise ConfigError(f"{name} has shape {tuple(features.shape)}; expected (n, d): one row per item")
+    if n_rows is not None and features.shape[0] != n_rows:
+        raise ConfigError(f"{name} has {features.shape[0]} rows; expected {n_rows} (one per image/query, in order)")
+    if not features.is_floating_point():
+        raise ConfigError(f"{name} must be floating point, got {features.dtype}")
+    features = features.detach().to("cpu", torch.float32)
+    if not torch.isfinite(features).all():
+        row = int((~torch.isfinite(features)).any(dim=1).nonzero()[0, 0])
+        raise ConfigError(f"{name} holds NaN or infinite values (first in row {row}): check how they were computed")
+    return features
+
+
+def unit_rows(features: torch.Tensor, name: str) -> torch.Tensor:
+    """Rows divided by their L2 norm; a zero row is an error (it has no direction to compare)."""
+    norms = features.norm(dim=1, keepdim=True)
+    if len(features) and bool((norms == 0).any()):
+        row = int((norms[:, 0] == 0).nonzero()[0, 0])
+        raise ConfigError(f"{name} row {row} is all zeros: cosine similarity is undefined for it")
+    return features / norms
+
+
+def _check_k(k: object, available: int, what: str) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ConfigError(f"k={k!r} must be a positive integer")
+    if k > available:
+        raise ConfigError(f"k={k} but only {available} {what} can be ranked per query: pass k <= {available}")
+    return int(k)
+
+
+def rank(query_features: object, gallery_features: object, k: int, exclude: Sequence[int] | None = None,
+         chunk_size: int = 1024) -> torch.Tensor:
+    """Top-``k`` gallery positions (n, k) per query, by cosine similarity, best first.
+
+    ``exclude`` gives per query one gallery position to leave out (its reference image) or -1 for none.
+    Equal similarities rank the lower gallery position first, so the result is deterministic.
+    """
+    queries = unit_rows(feature_matrix(query_features, "query_features"), "query_features")
+    gallery = unit_rows(feature_matrix(gallery_features, "gallery_features"), "gallery_features")
+    if queries.shape[1] != gallery.shape[1]:
+        raise ConfigError(f"query_features are {queries.shape[1]}-dimensional but gallery_features "
+                          f"{gallery.shape[1]}-dimensional: compute both with the same backbone")
+    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ConfigError(f"chunk_size={chunk_size!r} must be a positive integer")
+    n, m = len(queries), len(gallery)
+    excluded = _exclusions(exclude, n, m)
+    k = _check_k(k, m - int((excluded >= 0).any()), "gallery images")
+    out = torch.empty(n, k, dtype=torch.long)
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        scores = queries[start:stop] @ gallery.T
+        rows = torch.arange(stop - start)
+        drop = excluded[start:stop]
+        scores[rows[drop >= 0], drop[drop >= 0]] = -torch.inf
+        out[start:stop] = _top_k_lowest_position_first(scores, k)
+    return out
+
+
+def _exclusions(exclude: Sequence[int] | None, n: int, m: int) -> torch.Tensor:
+    """``exclude`` as a LongTensor (n,) of gallery positions in -1..m-1."""
+    if exclude is None:
+        return torch.full((n,), -1, dtype=torch.long)
+    values = torch.as_tensor(np.asarray(exclude, dtype=np.int64))
+    if values.shape != (n,):
+        raise ConfigError(f"exclude has shape {tuple(values.shape)}; expected ({n},): one gallery position per "
+                          "query, -1 for none")
+    bad = values[(values < -1) | (values >= m)]
+    if len(bad):
+        raise ConfigError(f"exclude holds {bad[:3].tolist()}: gallery positions must lie in 0..{m - 1} (-1 = none)")
+    return values
+
+
+def _top_k_lowest_position_first(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Columns of the k largest scores per row; among equal scores the lower column comes first.
+
+    ``topk`` picks an arbitrary member of a tie at the k-th place; here every score above the k-th value is
+    kept, then the lowest columns of those equal to it (found sparsely: ties are few), then a stable sort
+    orders them.
+    """
+    kth = scores.topk(k, dim=1).values[:, -1:]
+    keep = scores > kth
+    needed = k - keep.sum(dim=1)
+    rows, columns = (scores == kth).nonzero(as_tuple=True)  # row-major: ascending columns within a row
+    first = torch.searchsorted(rows, torch.arange(len(scores)))  # every row ties at least with itself
+    chosen = torch.arange(len(rows)) - first[rows] < needed[rows]
+    keep[rows[chosen], columns[chosen]] = True
+    columns = keep.nonzero()[:, 1].view(len(scores), k)
+    order = scores.gather(1, columns).sort(dim=1, descending=True, stable=True).indices
+    return columns.gather(1, order)
+
+
+def pad_candidates(candidates: Sequence[Sequence[int]], n_images: int) -> torch.Tensor:
+    """Per-query candidate lists as a LongTensor (n, longest) padded with -1; indices checked against n_images."""
+    if candidates is None or isinstance(candidates, (str, bytes)):
+        raise ConfigError("candidates must be a sequence of per-query image index lists")
+    lists = [list(c) for c in candidates]
+    width = max((len(c) for c in lists), default=0)
+    if not lists or width == 0:
+        raise ConfigError("candidates are empty: give every query at least one candidate image")
+    padded = torch.full((len(lists), width), -1, dtype=torch.long)
+    for row, values in enumerate(lists):
+        if not values:
+            raise ConfigError(f"query {row} has no candidates: give every query at least one candidate image")
+        array = np.asarray(values)
+        if not np.issubdtype(array.dtype, np.integer):
+            raise ConfigError(f"candidates of query {row} must be integer image indices, got {values[:3]!r}")
+        if array.min() < 0 or array.max() >= n_images:
+            raise ConfigError(f"candidates of query {row} hold {values[:6]!r}: image indices must lie in "
+                              f"0..{n_images - 1}")
+        if len(set(array.tolist())) != len(array):
+            raise ConfigError(f"candidates of query {row} repeat an image: {values!r}")
+        padded[row, :len(values)] = torch.from_numpy(array.astype(np.int64))
+    return padded
+
+
+def rank_candidates(query_features: object, image_features: object, candidates: Sequence[Sequence[int]],
+                    exclude: Sequence[int] | None = None, chunk_size: int = 1024) -> torch.Tensor:
+    """Rank each query over its own candidate images (CIRR's subset, GeneCIS's per-query gallery).
+
+    ``candidates[i]`` are indices into ``image_features``' rows; ``exclude[i]`` an image index to remove from
+    query i's list (its reference; -1 = none). Returns a LongTensor (n, longest list) of image indices, best
+    first, padded with -1 where a list is shorter or lost its excluded image. Equal similarities keep the
+    candidate-list order (the earlier candidate first), so a loader should not always list the target first.
+    """
+    queries = unit_rows(feature_matrix(query_features, "query_features"), "query_features")
+    images = unit_rows(feature_matrix(image_features, "image_features"), "image_features")
+    if queries.shape[1] != images.shape[1]:
+        raise ConfigError(f"query_features are {queries.shape[1]}-dimensional but image_features "
+                          f"{images.shape[1]}-dimensional: compute both with the same backbone")
+    padded = pad_candidates(candidates, len(images))
+    if len(padded) != len(queries):
+        raise ConfigError(f"{len(queries)} query rows but {len(padded)} candidate lists: give one list per query")
+    excluded = _exclusions(exclude, len(queries), len(images))
+    out = torch.empty_like(padded)
+    for start in range(0, len(padded), chunk_size):
+        block = padded[start:start + chunk_size]
+        scores = torch.einsum("nd,nld->nl", queries[start:start + chunk_size], images[block.clamp(min=0)])
+        removed = (block < 0) | (block == excluded[start:start + chunk_size, None])
+        scores[removed] = -torch.inf
+        order = scores.sort(dim=1, descending=True, stable=True).indices
+        ranked = block.gather(1, order)
+        ranked[removed.gather(1, order)] = -1
+        out[start:start + chunk_size] = ranked
+    return out
