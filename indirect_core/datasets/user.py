@@ -1,4 +1,6 @@
-"""Your own images: a folder root/<label>/<image> ("image-folder") or a CSV of paths and labels ("image-csv")."""
+"""Your own images: a folder root/<label>/<image> ("image-folder"), a CSV of paths and labels ("image-csv"; a
+CSV with only the path column gives images without labels), or a plain folder without labels
+(``load_plain_folder``: images directly in it or in nested folders, as ``Space.add_images`` indexes them)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,23 @@ def load_image_folder(root: str | Path, name: str | None = None) -> Dataset:
         )
     return Dataset(name=name or root_path.name, root=root_path, image_paths=tuple(paths),
                    labels=pd.DataFrame({"label": labels}))
+
+
+def load_plain_folder(root: str | Path, name: str | None = None) -> Dataset:
+    """Every image under ``root`` (directly in it or in nested folders; hidden files and folders left out),
+    sorted by relative path, with no label columns: a collection to index and search, not to evaluate."""
+    root_path = Path(root).expanduser().absolute()
+    if not root_path.is_dir():
+        raise DatasetError(f"image folder {root_path} does not exist: pass the folder that holds your images")
+    paths = sorted((p for p in root_path.rglob("*")
+                    if is_image(p) and not any(part.startswith(".") for part in p.relative_to(root_path).parts)),
+                   key=lambda p: p.relative_to(root_path).as_posix())
+    if not paths:
+        raise DatasetError(f"no images found in {root_path} or its sub-folders (extensions "
+                           f"{', '.join(IMAGE_EXTENSIONS)}, case-insensitive): put your images there, or pass "
+                           "the folder that holds them")
+    return Dataset(name=name or root_path.name, root=root_path, image_paths=tuple(paths),
+                   labels=pd.DataFrame(index=range(len(paths))))
 
 
 def load_image_csv(csv_path: str | Path, path_column: str = "path", label_columns: Sequence[str] | None = None,
