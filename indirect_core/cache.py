@@ -22,6 +22,7 @@ from .backbone import Backbone, default_cache_dir
 from .datasets import Dataset
 from .errors import ConfigError, DatasetError
 from .progress import progress_bar
+from .ray_engine import check_executor, compute_shards as compute_shards_on_ray
 
 CACHE_FORMAT = 1
 DEFAULT_SHARD_SIZE = 512
@@ -66,16 +67,19 @@ def cache_folder(backbone: Backbone, dataset: Dataset, cache_dir: Path | str | N
 
 def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str | None = None,
                    batch_size: int = 64, num_workers: int = 0, on_error: str = "raise",
-                   shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True) -> ImageFeatures:
+                   shard_size: int = DEFAULT_SHARD_SIZE, progress: bool = True,
+                   executor: str = "local") -> ImageFeatures:
     """Features for every image of ``dataset``, computed once and then read from the cache.
 
     ``on_error="skip"`` leaves unreadable images out and records them in the manifest; apply
-    ``result.apply_to(dataset)`` so the labels match the feature rows.
+    ``result.apply_to(dataset)`` so the labels match the feature rows. ``executor="ray"`` computes each missing
+    shard as a Ray task (``indirect_core.ray_engine``): same shard files, same features.
     """
     if not isinstance(shard_size, int) or shard_size < 1:
         raise ConfigError(f"shard_size={shard_size!r} must be a positive integer")
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error={on_error!r} is not allowed: use 'raise' or 'skip'")
+    check_executor(executor)
     folder = cache_folder(backbone, dataset, cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     relative = dataset.file_list()
@@ -88,9 +92,9 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
         done = len(relative) - sum(len(shards[n]) for n in missing)
         bar = progress_bar(total=len(relative), initial=done, unit="img", disable=not progress,
                    desc=f"caching {dataset.name} with {backbone.name}")
+        compute = compute_shards_on_ray if executor == "ray" else _compute_shards
         with bar:
-            _compute_shards(backbone, dataset, folder, shards, names, missing, batch_size, num_workers,
-                            on_error, bar)
+            compute(backbone, dataset, folder, shards, names, missing, batch_size, num_workers, on_error, bar)
 
     features, kept, skipped = [], [], {}
     for number, name in enumerate(names):
