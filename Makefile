@@ -6,15 +6,17 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PLAN ?= plans/demo.yaml
 JOBS ?= 2
 REPORT_ARGS ?=
+# e.g. EXPLORE_ARGS="--space runs/spaces/colour --space runs/spaces/clip --port 8900"
+EXPLORE_ARGS ?=
 
-.PHONY: setup report test clean-cache
+.PHONY: setup report test explore clean-cache
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[notebooks,dev]"
+	$(PY) -m pip install --quiet -e ".[notebooks,dev,scale]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 report: setup
@@ -22,6 +24,11 @@ report: setup
 
 test: setup
 	$(PY) -m pytest tests -q
+
+# The explorer (notebooks/07_explore.ipynb) as a web page with Voila on http://127.0.0.1:8866/: CLIP and one
+# space per notion over the example collection (data/my-photos), or the saved spaces given in EXPLORE_ARGS.
+explore: setup
+	$(PY) -m indirect_core explore $(EXPLORE_ARGS)
 
 clean-cache:
 	rm -rf data/cache

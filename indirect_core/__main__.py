@@ -1,7 +1,8 @@
 """Command line.
 
 ``python -m indirect_core report PLAN.yaml`` runs a plan's notebooks with papermill into ``runs/<name>/``;
-``python -m indirect_core experiment [options]`` runs one dataset's study as a plain script.
+``python -m indirect_core experiment [options]`` runs one dataset's study as a plain script;
+``space fit|add|info``, ``search``, ``explore`` and ``example-folder`` work on your own collection (``space_cli``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from .errors import ConfigError, IndirectError
 from .experiment import DEFAULT_MODELS
+from . import space_cli
+from .ray_engine import EXECUTORS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--data-dir", default="data")
     batch.add_argument("--cache-dir", default=None)
     batch.add_argument("--figures-dir", default="figures")
+    batch.add_argument("--executor", default="local", choices=list(EXECUTORS),
+                       help="where notebooks run: local processes (default) or Ray tasks (docs/CLUSTER.md)")
+    batch.add_argument("--address", default=None,
+                       help="with --executor ray: the Ray cluster's head, host:port (default: $RAY_ADDRESS, else "
+                            "a local Ray)")
     batch.add_argument("--check", action="store_true",
                        help="validate the plan, print what would run and what data/weights are missing; run nothing")
     pages = commands.add_parser("check-report", help="open a run's pages in headless Chromium and check them")
@@ -47,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     own.add_argument("--template", help="prompt template with one {}, e.g. 'a photo of a {}'")
     own.add_argument("--words", help="word file, one word per line ('#' comments allowed)")
     own.add_argument("--label-column", default="label", help="label column the notion is evaluated on")
+    space_cli.add_commands(commands)
     args = parser.parse_args(argv)
     try:
+        if args.command in space_cli.COMMANDS:
+            return space_cli.run(args)
         if args.command == "check-report":
             from .report_check import check_run
 
@@ -73,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                       "before it can run")
                 return 0
             run_plan(args.plan, run_dir=Path(args.runs_dir) / name, n_jobs=args.jobs, data_dir=args.data_dir,
-                     cache_dir=args.cache_dir, figures_dir=args.figures_dir)
+                     cache_dir=args.cache_dir, figures_dir=args.figures_dir, executor=args.executor,
+                     address=args.address)
             return 0
         from .study import run_study  # imported late so --help stays fast
 

@@ -27,15 +27,20 @@ from .study import INDIRECT_KEYS
 from .naming import slug
 from .notebook_execution import execute_notebook, render_html
 from .progress import PROGRESS_ENV
+from .ray_engine import RayJobPool, check_engine, check_executor, cluster_summary
+from .composed.plan import check_section as check_composed, composed_jobs
 from .notions import PROMPT_WORDS
 from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_choice, check_dataset, check_dict,
-                         check_fraction, check_models, check_notions, check_positive_int)
+                         check_fraction, check_models, check_notions, check_positive_int, dataset_root,
+                         notion_parameter, resolve_word_files)
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = {"cache": "01_cache_embeddings.ipynb", "fit": "02_fit_indirect.ipynb",
-             "evaluate": "03_evaluate.ipynb", "attribution": "04_attribution.ipynb"}
+             "evaluate": "03_evaluate.ipynb", "attribution": "04_attribution.ipynb",
+             "composed": "05_composed_retrieval.ipynb", "train_mapper": "06_train_mapper.ipynb"}
 PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components", "device", "batch_size",
-             "num_workers", "attribution", "evaluation", "model_options", "sweep", "on_error", "prompt_words"}
+             "num_workers", "attribution", "evaluation", "model_options", "sweep", "on_error", "prompt_words",
+             "executor", "composed", "include"}
 SWEEP_KEYS = {"n_components", "n_prompts"}
 EVALUATION_KEYS = {"n_queries", "top_k", "seed", "n_jobs"}
 ATTRIBUTION_KEYS = {"method", "samples", "noise", "image_ids", "window", "seed"}
@@ -81,15 +86,22 @@ def load_plan(path: str | Path) -> dict:
     if unknown:
         raise ConfigError(f"plan {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(PLAN_KEYS)}")
     plan.setdefault("name", path.stem)
-    datasets = plan.get("datasets")
-    if not isinstance(datasets, dict) or not datasets:
+    plan["composed"] = _included_composed(plan, path)
+    datasets = plan.setdefault("datasets", {} if plan["composed"] else None)
+    if not isinstance(datasets, dict) or not (datasets or plan["composed"]):
         raise ConfigError(f"plan {path}: 'datasets' must map dataset names to settings, e.g. "
-                          "{synthetic-shapes: {notions: all}}")
+                          "{synthetic-shapes: {notions: all}} (or give a 'composed' section)")
     for name, settings in datasets.items():
         check_dataset(name)
         settings = datasets[name] = check_dict(f"datasets.{name}", settings)
+        if "notions" in settings:  # own notions: word files (relative to the plan) read into their word lists
+            settings["notions"] = resolve_word_files(settings["notions"], path.parent)
         check_notions(name, settings.get("notions", "all"))
         check_dict(f"datasets.{name}.options", settings.get("options"))
+        if settings.get("generate") is not None:
+            check_choice(f"datasets.{name}.generate", settings["generate"], GENERATORS)
+            if not settings.get("root"):
+                raise ConfigError(f"plan {path}: datasets.{name}.generate needs a root to write it to")
     plan["backbones"] = [check_backbone(b) for b in plan.get("backbones", ["auto"])]
     plan["models"] = check_models(plan.get("models", list(MODELS)))
     plan["seeds"] = check_positive_int("seeds", plan.get("seeds", 5))
@@ -97,6 +109,7 @@ def load_plan(path: str | Path) -> dict:
     plan["batch_size"] = check_positive_int("batch_size", plan.get("batch_size", 64))
     plan["num_workers"] = check_positive_int("num_workers", plan.get("num_workers", 1), minimum=0)
     plan["device"] = plan.get("device", "cpu")
+    plan["executor"] = check_executor(plan.get("executor", "local"))  # where the cache notebooks' shards run
     plan["on_error"] = check_choice("on_error", plan.get("on_error", "raise"), ["raise", "skip"])
     plan["prompt_words"] = check_choice("prompt_words", plan.get("prompt_words", "all"), PROMPT_WORDS)
     plan["model_options"] = check_dict("model_options", plan.get("model_options"))
@@ -114,6 +127,7 @@ def load_plan(path: str | Path) -> dict:
             raise ConfigError(f"plan {path}: sweep.{key} must be a non-empty list, e.g. [2, 4, 8]")
         for value in values:
             check_positive_int(f"sweep.{key}", value)
+    plan["composed"] = check_composed(plan["composed"], path, plan["backbones"])
     attribution = plan["attribution"] = check_dict("attribution", plan.get("attribution", {}))
     if attribution:
         if attribution.get("method", "smoothgrad") not in ATTRIBUTION_METHODS:
@@ -124,6 +138,33 @@ def load_plan(path: str | Path) -> dict:
     return plan
 
 
+def _included_composed(plan: dict, path: Path) -> dict:
+    """The plan's ``composed`` section, or that of the one plan it includes (``include: [other.yaml]``, paths
+    relative to the plan): e.g. the demo plan runs plans/composed-demo.yaml's composed retrieval in its run."""
+    included = plan.pop("include", None)
+    if not included:
+        return plan.get("composed") or {}
+    included = [included] if isinstance(included, str) else included
+    if not isinstance(included, list) or len(included) != 1 or plan.get("composed"):
+        raise ConfigError(f"plan {path}: include must name one plan whose composed section joins this run "
+                          f"(and the plan has no composed section of its own), got include={included!r}")
+    other = (path.parent / included[0]).resolve()
+    raw = yaml.safe_load(other.read_text()) if other.is_file() else None
+    if not isinstance(raw, dict) or not raw.get("composed"):
+        raise ConfigError(f"plan {path}: include {included[0]!r} must be a plan file with a composed section "
+                          f"(looked at {other})")
+    section = dict(raw["composed"])
+    section.setdefault("backbones", raw.get("backbones", ["auto"]))
+    # paths inside the included section are relative to its own plan file
+    for key in ("mappers",):
+        for backbone, paths in (section.get(key) or {}).items():
+            section[key][backbone] = {m: str((other.parent / p).resolve()) for m, p in (paths or {}).items()}
+    for settings in (section.get("benchmarks") or {}).values():
+        if isinstance(settings, dict) and settings.get("root"):
+            settings["root"] = str((other.parent / settings["root"]).resolve())
+    return section
+
+
 def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir: Path | None = None) -> list[Job]:
     """Expand a plan into jobs: per dataset × backbone a cache job, a fit job per notion, one evaluation
     job and (if configured) one attribution job."""
@@ -131,11 +172,14 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
     cache_dir = Path(cache_dir or data_dir / "cache").resolve()
     jobs: list[Job] = []
     for dataset, settings in plan["datasets"].items():
-        notions = [n.name for n in check_notions(dataset, settings.get("notions", "all"))]
+        chosen = check_notions(dataset, settings.get("notions", "all"))
+        notions = [n.name for n in chosen]
+        specs = [notion_parameter(n) for n in chosen]  # names, or the spec of a notion of your own
         options = settings.get("options") or {}
         for backbone in plan["backbones"]:
             prefix = f"{dataset}/{slug(backbone)}"
-            common = {"dataset": dataset, "dataset_options": options, "data_root": settings.get("root"),
+            common = {"dataset": dataset, "dataset_options": options,
+                      "data_root": dataset_root(settings.get("root"), data_dir),
                       "backbone": backbone, "cache_dir": str(cache_dir), "device": plan["device"],
                       "on_error": plan["on_error"]}
             if settings.get("root") is None:
@@ -143,18 +187,21 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
             cache_id = f"{prefix}/01_cache"
             jobs.append(Job(cache_id, NOTEBOOKS["cache"], {
                 **common, "batch_size": plan["batch_size"], "num_workers": plan["num_workers"],
+                **({"executor": plan["executor"]} if plan.get("executor", "local") != "local" else {}),
+                **({"notions": specs} if settings.get("notions", "all") != "all" else {}),
                 "output_dir": str(run_dir / cache_id)}))
             # Notebooks 02 and 04 fit exactly the space the evaluation fits in its first repetition.
             model = next((m for m in plan["models"] if m in INDIRECT_KEYS), INDIRECT_KEYS[0])
             space = {"model": model, "model_options": plan["model_options"].get(model, {}),
                      "n_components": plan["n_components"], "seed": 0, "prompt_words": plan["prompt_words"]}
             fit_ids = {}
-            for notion in notions:
+            for notion, spec in zip(notions, specs):
                 fit_id = fit_ids[notion] = f"{prefix}/02_fit-{slug(notion)}"
+                own = {} if isinstance(spec, str) else {k: spec[k] for k in ("template", "words", "label_column")}
                 jobs.append(Job(fit_id, NOTEBOOKS["fit"], {
-                    **common, "notion": notion, **space, "output_dir": str(run_dir / fit_id)},
+                    **common, "notion": notion, **own, **space, "output_dir": str(run_dir / fit_id)},
                     depends_on=(cache_id,)))
-            evaluation = {**common, "notions": notions, "models": plan["models"], "repetitions": plan["seeds"],
+            evaluation = {**common, "notions": specs, "models": plan["models"], "repetitions": plan["seeds"],
                           "n_components": plan["n_components"], "model_options": plan["model_options"],
                           "prompt_words": plan["prompt_words"], "batch_size": plan["batch_size"],
                           "num_workers": plan["num_workers"], **plan["evaluation"]}
@@ -168,10 +215,10 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
             if plan["attribution"]:
                 attribution_id = f"{prefix}/04_attribution"
                 jobs.append(Job(attribution_id, NOTEBOOKS["attribution"], {
-                    **common, "notions": notions, **space, **plan["attribution"],
+                    **common, "notions": specs, **space, **plan["attribution"],
                     "projections": {n: str(run_dir / fit_ids[n] / "projection.pt") for n in notions},
                     "output_dir": str(run_dir / attribution_id)}, depends_on=tuple(fit_ids.values())))
-    return jobs
+    return jobs + composed_jobs(plan, run_dir, cache_dir, plan["device"])
 
 
 @contextlib.contextmanager
@@ -247,8 +294,12 @@ def previous_success(job: Job, run_dir: Path) -> bool:
 
 
 def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Path = NOTEBOOKS_DIR,
-             data_dir: Path | None = None, log: Callable[[str], None] = print) -> list[JobResult]:
-    """Execute jobs respecting dependencies, up to ``n_jobs`` at once, skipping earlier successes."""
+             data_dir: Path | None = None, log: Callable[[str], None] = print, executor: str = "local",
+             address: str | None = None) -> list[JobResult]:
+    """Execute jobs respecting dependencies, up to ``n_jobs`` at once, skipping earlier successes.
+
+    ``executor="ray"`` runs each job as a Ray task (on the cluster at ``address``, see ``ray_engine.connect``).
+    """
     run_dir = Path(run_dir).resolve()
     results: dict[str, JobResult] = {}
     pending = {job.id: job for job in jobs}
@@ -258,8 +309,7 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
             pending.pop(job.id)
             log(f"[skip] {job.id} (succeeded earlier)")
     started = time.time()
-    context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(max_workers=max(1, n_jobs), mp_context=context) as pool:
+    with _job_pool(executor, n_jobs, address) as pool:
         running: dict[futures.Future, Job] = {}
         while pending or running:
             for job_id, job in list(pending.items()):
@@ -292,6 +342,13 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
     return [results[job.id] for job in jobs]
 
 
+def _job_pool(executor: str, n_jobs: int, address: str | None) -> Any:
+    """Where jobs run: a local pool of spawned processes, or Ray tasks (``ray_engine.RayJobPool``)."""
+    if check_engine(executor, address) == "ray":
+        return RayJobPool(address)
+    return futures.ProcessPoolExecutor(max_workers=max(1, n_jobs), mp_context=multiprocessing.get_context("spawn"))
+
+
 def _job_progress(results: dict[str, JobResult], total: int, running: Any, started: float) -> str:
     """Job-level progress for the terminal: jobs done of all, the running ones, time since the start."""
     done = sum(r.state in ("succeeded", "skipped") for r in results.values())
@@ -304,18 +361,28 @@ def _job_progress(results: dict[str, JobResult], total: int, running: Any, start
 
 def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: int = 1,
              data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-             figures_dir: str | Path | None = "figures", log: Callable[[str], None] = print) -> Path:
-    """Validate the plan, run its notebooks into ``runs/<plan name>`` (or ``run_dir``), write the index."""
+             figures_dir: str | Path | None = "figures", log: Callable[[str], None] = print,
+             executor: str = "local", address: str | None = None) -> Path:
+    """Validate the plan, run its notebooks into ``runs/<plan name>`` (or ``run_dir``), write the index.
+
+    ``executor="ray"``: every notebook is a Ray task, on the cluster at ``address`` (or ``$RAY_ADDRESS``).
+    """
     from .random_weights import RANDOM_WEIGHTS_MARKER
     from .run_index import used_random_weights, write_index
 
     plan = load_plan(plan_path)
+    check_engine(executor, address)  # before anything is written: Ray missing, or its cluster unreachable
     run_dir = Path(run_dir or Path("runs") / plan["name"]).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "plan.json", plan)
     jobs = plan_jobs(plan, run_dir, data_dir=data_dir, cache_dir=cache_dir)
     log(f"plan {plan['name']}: {len(jobs)} notebook job(s) into {run_dir}")
-    results = run_jobs(jobs, run_dir, n_jobs=n_jobs, data_dir=data_dir, log=log)
+    for dataset, settings in plan["datasets"].items():
+        if settings.get("generate"):  # e.g. the example collection of plans/my-photos.yaml, written once
+            log(f"{dataset}: {settings['generate']} in {_generate(settings, data_dir)}")
+    if executor == "ray":
+        log(f"engine: {cluster_summary()}")
+    results = run_jobs(jobs, run_dir, n_jobs=n_jobs, data_dir=data_dir, log=log, executor=executor, address=address)
     index = write_index(run_dir, plan, results, figures_dir=Path(figures_dir) if figures_dir else None)
     failed = [r for r in results if r.state in ("failed", "blocked")]
     log(f"report: {index}" + (f" — {len(failed)} job(s) failed or blocked" if failed else ""))
@@ -328,6 +395,17 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
         raise BatchFailed(f"{len(failed)} of {len(results)} notebook job(s) failed or were blocked: "
                           + ", ".join(r.job.id for r in failed) + f". See {index}")
     return run_dir
+
+
+GENERATORS = ("example-collection",)
+"""What a dataset's ``generate`` key may ask for before the run: the example of your own collection."""
+
+
+def _generate(settings: dict, data_dir: str | Path | None) -> Path:
+    """Write the dataset a plan asks to be generated at its root (once; reused when it is already there)."""
+    from .example_collection import write_example_collection
+
+    return write_example_collection(dataset_root(settings.get("root"), data_dir))
 
 
 def check_plan(plan_path: str | Path, run_dir: str | Path | None = None, data_dir: str | Path | None = None,
@@ -350,24 +428,33 @@ def check_plan(plan_path: str | Path, run_dir: str | Path | None = None, data_di
         state = "done" if previous_success(job, run_dir) else "to run"
         lines.append(f"  [{state}] {job.id}  ({job.notebook})")
     ready = True
-    lines.append("data:")
+    if plan["datasets"]:
+        lines.append("data:")
     if data_dir is not None:
         os.environ["INDIRECT_DATA_DIR"] = str(Path(data_dir).resolve())
     for dataset, settings in plan["datasets"].items():
         notions = check_notions(dataset, settings.get("notions", "all"))
         described = f"{dataset} ({len(notions)} notion(s): {', '.join(n.name for n in notions)})"
-        if dataset == SYNTHETIC_SHAPES:
+        if dataset == SYNTHETIC_SHAPES or settings.get("generate"):
             lines.append(f"  [ok] {described}: generated on first use")
             continue
         try:
-            data = load_dataset(dataset, root=settings.get("root"), **(settings.get("options") or {}))
+            data = load_dataset(dataset, root=dataset_root(settings.get("root"), data_dir),
+                                **(settings.get("options") or {}))
         except DatasetError as missing:
             ready = False
             lines.append(f"  [MISSING] {described}:\n      " + str(missing).replace("\n", "\n      "))
             continue
         lines.append(f"  [ok] {described}: {len(data)} images in {data.root}")
+    if plan["composed"]:
+        from .composed.plan import check_data as check_composed_data
+
+        text, present = check_composed_data(plan["composed"])
+        lines.append(text)
+        ready &= present
     lines.append("backbones:")
-    for backbone in plan["backbones"]:
+    composed_backbones = (plan["composed"] or {}).get("backbones", [])
+    for backbone in dict.fromkeys([*(plan["backbones"] if plan["datasets"] else []), *composed_backbones]):
         if backbone in RANDOM_ARCHITECTURES or backbone == "auto":
             note = "random weights (pipeline check only)" if backbone != "auto" else \
                 "ViT-B/32 if available, else random-tiny"

@@ -23,9 +23,11 @@ from .notebook import banner_html
 from .random_weights import RANDOM_WEIGHTS_MARKER, banner_text
 from .tables import STYLE as TABLE_STYLE
 from .tables import to_html, to_markdown
+from .composed.report import to_html as composed_html, to_markdown as composed_markdown
 
 KEY_FIGURES = ("samples", "metric_bars", "metrics_grid", "neighbours")
 ATTRIBUTION_FIGURES = ("attributions", "mask_share")
+COMPOSED_FIGURES = ("composed_recall", "composed_examples", "loss_curve")
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -63,6 +65,8 @@ class _Section:
     evaluations: list = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     attribution: list[Path] = field(default_factory=list)
+    composed: list = field(default_factory=list)
+    composed_figures: list[Path] = field(default_factory=list)
     jobs: list = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -80,6 +84,10 @@ def _sections(run_dir: Path, results: Sequence) -> list[_Section]:
         pngs = sorted((folder / "figures").glob("*.png")) if (folder / "figures").is_dir() else []
         section.figures += [p for p in pngs if p.stem.startswith(KEY_FIGURES)]
         section.attribution += [p for p in pngs if p.stem.startswith(ATTRIBUTION_FIGURES)]
+        section.composed_figures += [p for p in pngs if p.stem.startswith(COMPOSED_FIGURES)]
+        if result.job.notebook.startswith("05") and (folder / "results.csv").is_file():
+            section.composed.append((result, pd.read_csv(folder / "results.csv", dtype={"subset": str},
+                                                         keep_default_na=False)))
         if result.job.notebook.startswith("03") and (folder / "runs.csv").is_file():
             section.evaluations.append((result, _read_runs(folder / "runs.csv"), record))
     return list(sections.values())
@@ -148,6 +156,24 @@ def _switches(parameters: dict) -> str:
     return "; ".join(parts)
 
 
+def _composed_title(section: _Section) -> str:
+    """"Composed retrieval" for an evaluation section, "Mapper training" for the training jobs' section."""
+    return "Composed retrieval" if section.composed or not section.prefix.startswith("composed/") \
+        else "Mapper training"
+
+
+def _composed_settings(parameters: dict) -> str:
+    """The settings behind a composed-retrieval table: backbone, split, methods and where each mapper came from."""
+    parts = [f"backbone {parameters.get('backbone')}", f"split {parameters.get('split') or 'default'}"]
+    mappers = parameters.get("mappers") or {}
+    for method, path in mappers.items():
+        origin = "trained in this run (notebook 06)" if "/06_train-" in str(path) else f"checkpoint {path}"
+        parts.append(f"{method}: {origin}")
+    options = parameters.get("benchmark_options") or {}
+    parts.append("benchmark options: " + (", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"))
+    return "; ".join(parts)
+
+
 def _time_table(section: _Section) -> tuple[str, list[str]]:
     """Where the time went: seconds per job, and fit seconds per model summed over notions and seeds."""
     rows = "".join(f"<tr><td>{html.escape(r.job.id.rsplit('/', 1)[1])}</td><td class='num'>{r.seconds:.0f}</td></tr>"
@@ -185,9 +211,18 @@ def _run_time(run_dir: Path, results: Sequence) -> str:
 
 
 def _figure(figure: Path, run_dir: Path) -> tuple[str, str]:
+    """A figure at its print size (PNGs are saved at 300 dpi and shown at 150 px per inch), never wider than
+    the page, with its job and name as caption."""
+    from PIL import Image
+
     relative = figure.relative_to(run_dir).as_posix()
     caption = f"{figure.parent.parent.name}: {figure.stem.replace('_', ' ')}"
-    return (f"<figure><img src='{html.escape(relative)}' alt='{html.escape(caption)}'>"
+    try:
+        with Image.open(figure) as image:
+            width = f" style='width:{image.width // 2}px'"
+    except OSError:
+        width = ""
+    return (f"<figure><img src='{html.escape(relative)}' alt='{html.escape(caption)}'{width}>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>", f"![{caption}]({relative})")
 
 
@@ -225,6 +260,7 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
         items = [("results", "Results")] if section.evaluations else []
         items += [("figures", "Figures")] if section.figures else []
         items += [("attribution", "Attribution")] if section.attribution else []
+        items += [("composed", _composed_title(section))] if section.composed or section.composed_figures else []
         items += [(slug(title), title) for title, _, _ in extras.get(section.prefix, [])]
         items += [("time", "Time")] if section.jobs else []
         links = " · ".join(f"<a href='#{anchor}-{key}'>{name}</a>" for key, name in items)
@@ -265,6 +301,18 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
                     block, line = _figure(figure, run_dir)
                     parts.append(block)
                     markdown += [line, ""]
+        if section.composed or section.composed_figures:
+            parts.append(f"<h3 id='{anchor}-composed'>{_composed_title(section)}</h3>")
+            markdown += [f"### {_composed_title(section)}", ""]
+            for result, table in section.composed:
+                settings = _composed_settings(result.job.parameters)
+                parts += [f"<p class='muted'>{html.escape(settings)}</p>",
+                          f"<div class='scroll'>{composed_html(table)}</div>"]
+                markdown += [f"_{settings}_", "", composed_markdown(table, random_weights=False), ""]
+            for figure in section.composed_figures:
+                block, line = _figure(figure, run_dir)
+                parts.append(block)
+                markdown += [line, ""]
         for title, block, lines in extras.get(section.prefix, []):
             parts += [f"<h3 id='{anchor}-{slug(title)}'>{html.escape(title)}</h3>", block]
             markdown += [f"### {title}", "", *lines, ""]
@@ -307,7 +355,7 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
     index = write_text_atomic(run_dir / "index.html", "\n".join(parts))
     write_text_atomic(run_dir / "README.md", "\n".join(markdown) + "\n")
     if figures_dir is not None:
-        figures = [f for s in sections for f in (*s.figures, *s.attribution)] + analysis
+        figures = [f for s in sections for f in (*s.figures, *s.attribution, *s.composed_figures)] + analysis
         _copy_figures(figures, run_dir, Path(figures_dir) / plan["name"])
     return index
 

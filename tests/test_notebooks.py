@@ -43,7 +43,7 @@ def test_every_notebook_executed_and_saved_without_error(smoke_run):
     statuses = [json.loads(p.read_text()) for p in run_dir.rglob("status.json")]
     assert sorted(s["job"].rsplit("/", 1)[1] for s in statuses) == [
         "01_cache", "02_fit-background-colour", "02_fit-object-colour", "02_fit-shape", "03_evaluate",
-        "04_attribution"]
+        "04_attribution", "05_composed", "06_train-lincir", "06_train-pic2word"]
     assert all(s["state"] == "succeeded" for s in statuses), logs
     for status in statuses:
         executed = nbformat.read(run_dir / status["job"] / status["notebook"], as_version=4)
@@ -52,6 +52,33 @@ def test_every_notebook_executed_and_saved_without_error(smoke_run):
         assert not errors
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
         assert status["kernel_starts"] >= 1
+
+
+def test_composed_retrieval_trains_both_mappers_and_scores_them_beside_the_baselines(smoke_run):
+    """The smoke plan includes plans/composed-smoke.yaml: notebook 06 trains Pic2Word and LinCIR, notebook 05
+    scores them with the three baselines; the index shows the table and the figures."""
+    run_dir, base, _ = smoke_run
+    tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
+    for method in ("pic2word", "lincir"):
+        job = run_dir / "composed" / "random-tiny" / f"06_train-{method}"
+        mapper = ic.composed.load_mapper(job / "mapper.pt", tiny)
+        assert mapper.method == method and (mapper.embed_dim, mapper.token_width) == (512, 64)
+        curve = pd.read_csv(job / "loss_curve.csv")
+        assert len(curve) == 20 and _is_image(job / "figures" / "loss_curve.png")
+    job = run_dir / "synthetic-shapes-cir" / "random-tiny" / "05_composed"
+    table = pd.read_csv(job / "results.csv", keep_default_na=False)
+    assert list(table.method) == ["image-only", "text-only", "image + text", "Pic2Word", "LinCIR"]
+    assert (table.n_queries == 40).all() and (table.warning == ic.RANDOM_WEIGHTS_MARKER).all()
+    assert {"R@1", "R@50", "R_subset@1", "R_subset@3"} <= set(table.columns)
+    assert ((table["R@1"] <= table["R@50"]) & (table["R_subset@1"] <= table["R_subset@3"])).all()
+    record = json.loads((job / "provenance.json").read_text())
+    assert record["WARNING"] == ic.RANDOM_WEIGHTS_MARKER and record["settings"]["mappers"]["lincir"].endswith(
+        "06_train-lincir/mapper.pt")
+    assert _is_image(job / "figures" / "composed_recall.png") and _is_image(job / "figures" / "composed_examples.png")
+    assert r"\toprule" in (job / "results.tex").read_text() and "| LinCIR |" in (job / "results.md").read_text()
+    index = (run_dir / "index.html").read_text()
+    assert "Composed retrieval" in index and "Mapper training" in index and "composed_examples.png" in index
+    assert index.index("synthetic-shapes-cir/random-tiny") < index.index("composed/random-tiny")
 
 
 def test_batch_console_says_loudly_that_weights_were_random(smoke_run):
@@ -150,11 +177,12 @@ def test_index_links_every_notebook_and_shows_results(smoke_run):
     text = " ".join(parser.text)
     assert "RANDOM WEIGHTS: PIPELINE CHECK, NOT A RESULT" in text
     pages = [link for link in parser.links if not link.startswith("#")]
-    assert len(pages) == 2 * 6 and all((run_dir / link).is_file() for link in pages)  # HTML page + notebook
-    assert sum(link.endswith(".html") for link in pages) == 6
+    assert len(pages) == 2 * 9 and all((run_dir / link).is_file() for link in pages)  # HTML page + notebook
+    assert sum(link.endswith(".html") for link in pages) == 9
     anchors = [link[1:] for link in parser.links if link.startswith("#")]
     assert {"synthetic-shapes-random-tiny-results", "synthetic-shapes-random-tiny-attribution",
-            "synthetic-shapes-random-tiny-time", "notebooks"} <= set(anchors)
+            "synthetic-shapes-random-tiny-time", "synthetic-shapes-cir-random-tiny-composed",
+            "composed-random-tiny-composed", "notebooks"} <= set(anchors)
     assert f"images/{SMOKE_UNREADABLE:06d}.png" in text and "unreadable image(s) left out" in text
     assert "prompt words: 8 of 33 prompt words equal an evaluation label" in text
     assert "InDiReCT (L-BFGS) = our solver" in text and "supervised upper bound" in text
@@ -289,8 +317,9 @@ def test_plan_validation_names_the_problem(tmp_path):
     jobs = batch.plan_jobs(batch.load_plan(ROOT / "plans" / "demo.yaml"), tmp_path)
     assert [j.id.rsplit("/", 1)[1] for j in jobs] == [
         "01_cache", "02_fit-shape", "02_fit-object-colour", "02_fit-background-colour", "03_evaluate",
-        "04_attribution"]
-    assert jobs[-1].depends_on == tuple(j.id for j in jobs[1:4])
+        "04_attribution", "05_composed", "06_train-pic2word", "06_train-lincir"]  # composed-demo.yaml included
+    assert jobs[5].depends_on == tuple(j.id for j in jobs[1:4])
+    assert jobs[6].depends_on == (jobs[7].id, jobs[8].id)
 
 
 def test_paper_plans_validate_without_the_data(tmp_path, monkeypatch):

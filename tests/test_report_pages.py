@@ -45,8 +45,9 @@ def test_the_smoke_run_reads_well_in_a_browser(smoke_run):
     run_dir, _, _ = smoke_run
     checks = check_run(run_dir)
     pages = {check.page.name for check in checks}
-    assert {"index.html", "01_cache_embeddings.html", "03_evaluate.html", "04_attribution.html"} <= pages
-    assert len(checks) == 1 + 6  # the index and one page per executed notebook
+    assert {"index.html", "01_cache_embeddings.html", "03_evaluate.html", "04_attribution.html",
+            "05_composed_retrieval.html", "06_train_mapper.html"} <= pages
+    assert len(checks) == 1 + 9  # the index and one page per executed notebook (05 and 06 included)
     for check in checks:
         assert check.ok, (check.page, check.problems)
         assert check.banners == 1 and check.marker_mentions == 1  # random-tiny: one banner, said once
