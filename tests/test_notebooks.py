@@ -50,6 +50,9 @@ def test_every_notebook_executed_and_saved_without_error(smoke_run):
         errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error"]
         assert not errors
+        stray = [o["data"]["text/plain"] for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                 if o.get("output_type") == "execute_result" and set(o.get("data", {})) == {"text/plain"}]
+        assert not stray, (status["job"], stray)  # no bare cell values such as "Out[3]: 1" between the cells
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
         assert status["kernel_starts"] >= 1
 
