@@ -17,7 +17,8 @@ import yaml
 
 import indirect_core as ic
 from indirect_core.models._objectives import IndirectObjective
-from indirect_core.models._patience import ExactAdam, one_thread
+from indirect_core.models._adam import ExactAdam
+from indirect_core.models._patience import one_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,18 +174,50 @@ def test_oracle_is_the_authors_normalized_softmax_bit_for_bit():
     assert torch.equal(model.components_, reference)
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_exact_adam_matches_torch_adam(weight_decay):
+def test_exact_adam_matches_torch_adam(weight_decay, fused):
+    """Both paths (numba kernels, torch's operations) give torch.optim.Adam's numbers; ``preserve`` hands back
+    the parameters from before the update without changing the trajectory."""
     g = torch.Generator().manual_seed(0)
-    start = [torch.randn(64, 32, generator=g), torch.randn(32, generator=g)]
-    grads = [[torch.randn(p.shape, generator=g) * 10.0 ** float(e) for p in start] for e in range(-6, 3)]
+    start = [torch.randn(64, 33, generator=g), torch.randn(35, generator=g)]
+    grads = [[torch.randn(p.shape, generator=g) * 10.0 ** float(e) for p in start] for e in range(-6, 3)] * 2
     theirs = [p.clone().requires_grad_(True) for p in start]
     optimizer = torch.optim.Adam(theirs, lr=0.01, weight_decay=weight_decay)
     ours = [p.clone() for p in start]
-    adam = ExactAdam(ours, lr=0.01, weight_decay=weight_decay)
-    for step in grads:
+    adam = ExactAdam(ours, lr=0.01, weight_decay=weight_decay, fused=fused)
+    assert adam.fused is fused
+    for index, step in enumerate(grads):
+        before_theirs = [p.detach().clone() for p in theirs]
         for p, grad in zip(theirs, step):
             p.grad = grad.clone()
         optimizer.step()
-        adam.step(step)
-    assert all(torch.equal(a, b.detach()) for a, b in zip(ours, theirs))
+        before_ours = adam.step(step, preserve=index % 3 == 0)
+        if index % 3 == 0:
+            assert all(torch.equal(a, b) for a, b in zip(before_ours, before_theirs))
+        assert all(torch.equal(a, b.detach()) for a, b in zip(ours, theirs))
+
+
+def test_fused_adam_falls_back_to_torch_when_its_arithmetic_differs(monkeypatch):
+    """Kernels that round differently from torch (here: no fused multiply-add in the first moment) are refused
+    with a warning, and the optimizer then uses torch's operations."""
+    from indirect_core.models import _adam
+
+    moments, update, update_in_place = _adam._kernels()
+    from numba import njit
+
+    @njit
+    def unfused_moments(param, grad, exp_avg, exp_avg_sq, weight_decay, lerp_weight, beta2, one_minus_beta2, decay):
+        for i in range(param.size):
+            g = grad[i] + weight_decay * param[i] if decay else grad[i]
+            exp_avg[i] = exp_avg[i] + lerp_weight * (g - exp_avg[i])
+            exp_avg_sq[i] = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+
+    monkeypatch.setattr(_adam, "_kernels", lambda: (unfused_moments, update, update_in_place))
+    _adam.fused_available.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="do not reproduce torch"):
+            adam = ExactAdam([torch.zeros(4)], lr=0.02)
+        assert adam.fused is False
+    finally:
+        _adam.fused_available.cache_clear()

@@ -1,20 +1,22 @@
 """The authors' training loop, lean and exact: full-batch Adam, keep the best iterate, stop after ``patience``.
 
 Each Adam-trained model hands the loop an objective with hand-written gradients (``_objectives``) whose
-numbers equal autograd's, and ``ExactAdam`` applies ``torch.optim.Adam``'s update with the same tensor
-operations in the same order. Together they follow the authors' trajectory bit for bit, without building an
-autograd graph, without the optimizer's bookkeeping and without redrawing a progress bar every step.
+numbers equal autograd's, and ``ExactAdam`` (``_adam``) applies ``torch.optim.Adam``'s update with the same
+arithmetic. Together they follow the authors' trajectory bit for bit, without building an autograd graph,
+without the optimizer's bookkeeping, without copying the best iterate at every improvement and without
+redrawing a progress bar every step.
 """
 from __future__ import annotations
 
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol
 
 import torch
 
 from ..progress import progress_bar
+from ._adam import ExactAdam
 
 PROGRESS_EVERY = 100
 """Iterations between two progress-bar updates (each update costs more than a small step)."""
@@ -29,7 +31,8 @@ class Objective(Protocol):
 
     def gradients(self) -> list[torch.Tensor]: ...
 
-    def snapshot(self) -> Any: ...
+    def snapshot(self, params: list[torch.Tensor] | None = None) -> Any:
+        """A copy of what the model keeps, taken from ``params`` (aligned with ``self.params``; default them)."""
 
 
 @dataclass
@@ -41,49 +44,6 @@ class PatienceResult:
     n_iter: int
     best_iter: int
     loss_curve: list[float] = field(repr=False)
-
-
-class ExactAdam:
-    """``torch.optim.Adam`` (single-tensor path, L2 weight decay) written out with the same operations.
-
-    The update of each parameter is, in order: ``g + wd·p`` (if ``weight_decay``), ``m.lerp_(g, 1 − β1)``,
-    ``v.mul_(β2).addcmul_(g, g, 1 − β2)``, ``denom = √v / √(1 − β2ᵗ) + eps``,
-    ``p.addcdiv_(m, denom, −lr / (1 − β1ᵗ))``: bitwise the numbers torch.optim.Adam gives (tested).
-    """
-
-    def __init__(self, params: Sequence[torch.Tensor], lr: float = 0.01, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        self.params = list(params)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.exp_avgs = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
-        # Scratch space for the decayed gradients and the denominators: no new tensors per step.
-        self._decayed = [torch.empty_like(p) for p in self.params] if weight_decay != 0 else []
-        self._denominators = [torch.empty_like(p) for p in self.params]
-        self.steps = 0
-
-    def step(self, grads: Sequence[torch.Tensor]) -> None:
-        """One update of every parameter in place from its gradient."""
-        beta1, beta2 = self.betas
-        grads = list(grads)
-        if self.weight_decay != 0:
-            for grad, param, out in zip(grads, self.params, self._decayed):
-                torch.add(grad, param, alpha=self.weight_decay, out=out)
-            grads = self._decayed
-        self.steps += 1
-        # torch.optim.Adam keeps the step count as a float32 tensor and reads it back as a Python float.
-        step = float(self.steps)
-        torch._foreach_lerp_(self.exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(self.exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(self.exp_avg_sqs, grads, grads, 1 - beta2)
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2 = 1 - beta2 ** step
-        step_size = self.lr / bias_correction1
-        for exp_avg_sq, out in zip(self.exp_avg_sqs, self._denominators):
-            torch.sqrt(exp_avg_sq, out=out)
-        torch._foreach_div_(self._denominators, bias_correction2 ** 0.5)
-        torch._foreach_add_(self._denominators, self.eps)
-        torch._foreach_addcdiv_(self.params, self.exp_avgs, self._denominators, -step_size)
 
 
 @contextlib.contextmanager
@@ -110,7 +70,8 @@ def fit_with_patience(objective: Objective, lr: float = 0.01, patience: int = 10
     so a loss that creeps down for ever still stops. The best snapshot is always the strictly lowest loss.
     """
     adam = ExactAdam(objective.params, lr=lr, weight_decay=weight_decay)
-    best_loss, best_iter, best_state, it = math.inf, 0, None, 0
+    best_loss, best_iter, it = math.inf, 0, 0
+    kept: list[torch.Tensor] | None = None  # the parameters at the best iterate, once the live ones moved on
     anchor_loss, anchor_iter = math.inf, 0  # the last improvement that counts for patience
     curve: list[float] = []
     shown = 0
@@ -120,15 +81,18 @@ def fit_with_patience(objective: Objective, lr: float = 0.01, patience: int = 10
             value = objective.loss()
             curve.append(value)
             if value < best_loss:
-                best_loss, best_iter, best_state = value, it, objective.snapshot()
+                best_loss, best_iter = value, it
             if anchor_iter == 0 or value < anchor_loss - tol * abs(anchor_loss):
                 anchor_loss, anchor_iter = value, it
             if it - anchor_iter >= patience or (max_iter is not None and it >= max_iter):
                 break
-            adam.step(objective.gradients())
+            before = adam.step(objective.gradients(), preserve=best_iter == it)
+            if before is not None:
+                kept = before
             if it - shown >= PROGRESS_EVERY:
                 bar.set_postfix(best=f"{best_loss:.5f}", refresh=False)
                 bar.update(it - shown)
                 shown = it
         bar.update(it - shown)
+    best_state = objective.snapshot() if best_iter == it else objective.snapshot(kept)
     return PatienceResult(best_loss, best_state, it, best_iter, curve)
