@@ -48,20 +48,20 @@ def _torch_ops(params, grads, exp_avgs, exp_avg_sqs, denominators, decayed, step
 
 @functools.lru_cache(maxsize=1)
 def _kernels():
-    """(moments, update, update_in_place) from ``_adam_kernels``, or None without numba (or where numba cannot
+    """(moments, update_in_place) from ``_adam_kernels``, or None without numba (or where numba cannot
     set up its cache: it raises RuntimeError when no cache folder is writable)."""
     try:
         from . import _adam_kernels
     except (ImportError, RuntimeError, OSError):
         return None
-    return _adam_kernels.moments, _adam_kernels.update, _adam_kernels.update_in_place
+    return _adam_kernels.moments, _adam_kernels.update_in_place
 
 
-def _fused_step(params, outs, grads, exp_avgs, exp_avg_sqs, roots, root_tensors, exp_avg_sq_tensors, step: int,
+def _fused_step(params, grads, exp_avgs, exp_avg_sqs, roots, root_tensors, exp_avg_sq_tensors, step: int,
                 lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
-    """One update through the kernels on flat float32 arrays, new values written to ``outs`` (None: in
-    place); torch computes the square roots in between."""
-    moments, update, update_in_place = _kernels()
+    """One update in place through the kernels on flat float32 arrays; torch computes the square roots in
+    between."""
+    moments, update_in_place = _kernels()
     beta1, beta2 = betas
     f32 = np.float32
     step_value = float(step)
@@ -72,10 +72,7 @@ def _fused_step(params, outs, grads, exp_avgs, exp_avg_sqs, roots, root_tensors,
     for i, param in enumerate(params):
         moments(param, grads[i], exp_avgs[i], exp_avg_sqs[i], decay, lerp_weight, b2, one_minus_b2, weight_decay != 0)
         torch.sqrt(exp_avg_sq_tensors[i], out=root_tensors[i])
-        if outs is None:
-            update_in_place(param, exp_avgs[i], roots[i], bias_correction2_sqrt, eps32, step_size)
-        else:
-            update(param, outs[i], exp_avgs[i], roots[i], bias_correction2_sqrt, eps32, step_size)
+        update_in_place(param, exp_avgs[i], roots[i], bias_correction2_sqrt, eps32, step_size)
 
 
 @functools.lru_cache(maxsize=None)
@@ -98,10 +95,10 @@ def fused_available(lr: float, betas: tuple[float, float], eps: float, weight_de
     start = [spread(shape) for shape in shapes]
     reference = ExactAdam([p.clone() for p in start], lr, betas, eps, weight_decay, fused=False)
     fused = ExactAdam([p.clone() for p in start], lr, betas, eps, weight_decay, fused=True)
-    for step in range(5):
+    for _ in range(5):
         grads = [spread(shape) for shape in shapes]
         reference.step(grads)
-        fused.step(grads, preserve=step % 2 == 0)
+        fused.step(grads)
     same = all(torch.equal(a, b) for a, b in zip(reference.params, fused.params)) and all(
         torch.equal(a, b) for a, b in zip(reference.exp_avg_sqs + reference.exp_avgs,
                                           fused.exp_avg_sqs + fused.exp_avgs))
@@ -116,9 +113,7 @@ class ExactAdam:
     """``torch.optim.Adam`` (single-tensor path, L2 weight decay) with the same numbers, bit for bit (tested).
 
     ``fused=None`` uses the numba kernels where ``fused_available`` says they reproduce torch here, else
-    torch's operations. ``step(grads, preserve=True)`` also hands back the parameters as they were before
-    the update (the kept best iterate of the patience loop) without copying them: the update is written
-    into a spare buffer that the parameter tensors then point to.
+    torch's operations.
     """
 
     def __init__(self, params: Sequence[torch.Tensor], lr: float = 0.01, betas: tuple[float, float] = (0.9, 0.999),
@@ -137,34 +132,18 @@ class ExactAdam:
         elif fused and not (usable and _kernels() is not None):
             raise RuntimeError("fused Adam needs numba and contiguous float32 CPU parameters")
         self.fused = bool(fused)
-        if self.fused:
-            flat = lambda tensors: [t.view(-1).numpy() for t in tensors]  # noqa: E731 (views, no copies)
-            self._spares = [torch.empty_like(p) for p in self.params]
-            self._arrays = {"params": flat(self.params), "spares": flat(self._spares), "m": flat(self.exp_avgs),
-                            "v": flat(self.exp_avg_sqs), "roots": flat(self._denominators)}
+        if self.fused:  # flat numpy views (no copies) of the tensors the kernels update in place
+            self._arrays = [[t.view(-1).numpy() for t in tensors]
+                            for tensors in (self.params, self.exp_avgs, self.exp_avg_sqs, self._denominators)]
 
-    def step(self, grads: Sequence[torch.Tensor], preserve: bool = False) -> list[torch.Tensor] | None:
-        """One update of every parameter from its gradient. With ``preserve``, also return the values from
-        before the update (the caller's best iterate); the values a previous ``preserve`` returned may then be
-        overwritten (the patience loop only keeps the newest best)."""
+    def step(self, grads: Sequence[torch.Tensor]) -> None:
+        """One update of every parameter in place from its gradient."""
         self.steps += 1
         if not self.fused:
-            before = [p.clone() for p in self.params] if preserve else None
             _torch_ops(self.params, grads, self.exp_avgs, self.exp_avg_sqs, self._denominators, self._decayed,
                        self.steps, self.lr, self.betas, self.eps, self.weight_decay)
-            return before
-        arrays = self._arrays
+            return
+        params, exp_avgs, exp_avg_sqs, roots = self._arrays
         grad_arrays = [(g if g.is_contiguous() else g.contiguous()).view(-1).numpy() for g in grads]
-        _fused_step(arrays["params"], arrays["spares"] if preserve else None, grad_arrays, arrays["m"],
-                    arrays["v"], arrays["roots"], self._denominators, self.exp_avg_sqs, self.steps, self.lr,
-                    self.betas, self.eps, self.weight_decay)
-        if not preserve:
-            return None
-        before = []
-        for i, (param, spare) in enumerate(zip(self.params, self._spares)):
-            old = param.detach()  # a second tensor on the pre-update storage
-            param.set_(spare)  # the same tensor object (held by the objective) now holds the update
-            self._spares[i] = old
-            before.append(old)
-        arrays["params"], arrays["spares"] = arrays["spares"], arrays["params"]
-        return before
+        _fused_step(params, grad_arrays, exp_avgs, exp_avg_sqs, roots, self._denominators, self.exp_avg_sqs,
+                    self.steps, self.lr, self.betas, self.eps, self.weight_decay)

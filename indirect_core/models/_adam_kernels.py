@@ -24,17 +24,10 @@ def moments(param, grad, exp_avg, exp_avg_sq, weight_decay, lerp_weight, beta2, 
         exp_avg_sq[i] = fma(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2)
 
 
-@njit(nogil=True, cache=True, error_model="numpy")
-def update(param, out, exp_avg, root, bias_correction2_sqrt, eps, step_size):
-    """``out = p.addcdiv(m, √v / √(1 − β2ᵗ) + eps, step_size)`` from torch's square roots ``root``."""
-    for i in range(param.size):
-        out[i] = param[i] + (step_size * exp_avg[i]) / (root[i] / bias_correction2_sqrt + eps)
-
-
-# In place, a kernel of its own: with ``out`` = ``param`` the vectoriser's overlap check fails and the loop
-# above runs scalar.
+# ``param`` is read and written at the same index: one array, so the loop vectorises (an ``out`` argument that
+# may be ``param`` fails the vectoriser's overlap check and runs scalar).
 @njit(nogil=True, cache=True, error_model="numpy")
 def update_in_place(param, exp_avg, root, bias_correction2_sqrt, eps, step_size):
-    """``update`` writing into ``param``."""
+    """``p.addcdiv_(m, √v / √(1 − β2ᵗ) + eps, step_size)`` from torch's square roots ``root``."""
     for i in range(param.size):
         param[i] = param[i] + (step_size * exp_avg[i]) / (root[i] / bias_correction2_sqrt + eps)

@@ -73,8 +73,8 @@ class IndirectObjective:
         grad_a = _normalize_rows_backward(grad_v, self.v, self.a_norms)
         return [grad_u + grad_a.t().mm(x)]
 
-    def snapshot(self, params: list[torch.Tensor] | None = None) -> torch.Tensor:
-        return (params or self.params)[0].clone()
+    def snapshot(self) -> torch.Tensor:
+        return self.params[0].clone()
 
 
 class AutoencoderObjective:
@@ -116,8 +116,8 @@ class AutoencoderObjective:
                 grad = grad.mm(weight)
         return grads[::-1]
 
-    def snapshot(self, params: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
-        return [t.clone() for t in (params or self.params)[:2 * self.n_encoder]]
+    def snapshot(self) -> list[torch.Tensor]:
+        return [t.clone() for layer in self.layers[:self.n_encoder] for t in layer]
 
 
 class NormalizedSoftmaxObjective:
@@ -156,5 +156,5 @@ class NormalizedSoftmaxObjective:
         grad_a = _normalize_rows_backward(grad_v, self.v, self.a_norms)
         return [grad_a.t().mm(self.images), grad_p]
 
-    def snapshot(self, params: list[torch.Tensor] | None = None) -> torch.Tensor:
-        return (params or self.params)[0].clone()
+    def snapshot(self) -> torch.Tensor:
+        return self.params[0].clone()

@@ -3,8 +3,7 @@
 Each Adam-trained model hands the loop an objective with hand-written gradients (``_objectives``) whose
 numbers equal autograd's, and ``ExactAdam`` (``_adam``) applies ``torch.optim.Adam``'s update with the same
 arithmetic. Together they follow the authors' trajectory bit for bit, without building an autograd graph,
-without the optimizer's bookkeeping, without copying the best iterate at every improvement and without
-redrawing a progress bar every step.
+without the optimizer's bookkeeping and without redrawing a progress bar every step.
 """
 from __future__ import annotations
 
@@ -31,8 +30,7 @@ class Objective(Protocol):
 
     def gradients(self) -> list[torch.Tensor]: ...
 
-    def snapshot(self, params: list[torch.Tensor] | None = None) -> Any:
-        """A copy of what the model keeps, taken from ``params`` (aligned with ``self.params``; default them)."""
+    def snapshot(self) -> Any: ...
 
 
 @dataclass
@@ -70,8 +68,7 @@ def fit_with_patience(objective: Objective, lr: float = 0.01, patience: int = 10
     so a loss that creeps down for ever still stops. The best snapshot is always the strictly lowest loss.
     """
     adam = ExactAdam(objective.params, lr=lr, weight_decay=weight_decay)
-    best_loss, best_iter, it = math.inf, 0, 0
-    kept: list[torch.Tensor] | None = None  # the parameters at the best iterate, once the live ones moved on
+    best_loss, best_iter, best_state, it = math.inf, 0, None, 0
     anchor_loss, anchor_iter = math.inf, 0  # the last improvement that counts for patience
     curve: list[float] = []
     shown = 0
@@ -81,18 +78,15 @@ def fit_with_patience(objective: Objective, lr: float = 0.01, patience: int = 10
             value = objective.loss()
             curve.append(value)
             if value < best_loss:
-                best_loss, best_iter = value, it
+                best_loss, best_iter, best_state = value, it, objective.snapshot()
             if anchor_iter == 0 or value < anchor_loss - tol * abs(anchor_loss):
                 anchor_loss, anchor_iter = value, it
             if it - anchor_iter >= patience or (max_iter is not None and it >= max_iter):
                 break
-            before = adam.step(objective.gradients(), preserve=best_iter == it)
-            if before is not None:
-                kept = before
+            adam.step(objective.gradients())
             if it - shown >= PROGRESS_EVERY:
                 bar.set_postfix(best=f"{best_loss:.5f}", refresh=False)
                 bar.update(it - shown)
                 shown = it
         bar.update(it - shown)
-    best_state = objective.snapshot() if best_iter == it else objective.snapshot(kept)
     return PatienceResult(best_loss, best_state, it, best_iter, curve)
