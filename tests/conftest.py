@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+# The suite runs at the thread count the caller sets (OMP_NUM_THREADS=1 make test checks one thread), default 2.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")
