@@ -217,3 +217,78 @@ def test_fused_adam_falls_back_to_torch_when_its_arithmetic_differs(monkeypatch)
         assert adam.fused is False
     finally:
         _adam.fused_available.cache_clear()
+
+
+def _normalize(x):
+    return torch.nn.functional.normalize(x, dim=1)
+
+
+def test_a_zero_prompt_row_stays_zero_as_f_normalize_and_the_fit_equals_that_reference():
+    """The authors' x / ‖x‖ turns a zero row into NaN; ours floors the norm as F.normalize does, which gives
+    the same numbers on every other row. Reference: the authors' loop with F.normalize in place of x / ‖x‖."""
+    texts = _prompts(12, 32, 6)
+    texts[4] = 0.0
+    x = _normalize(texts)
+    torch.manual_seed(3)
+    u = torch.normal(0, 0.1, (8, 32), requires_grad=True, dtype=torch.float)
+
+    def loss():
+        r = _normalize(_normalize(x @ u.T) @ u)
+        return torch.mean(_authors_acos(torch.sum(x * r, dim=1)))
+
+    reference, n_iter, best_iter = _patience_loop([u], loss, lambda: u.clone().detach(), max_iter=300)
+    model = ic.InDiReCT(n_components=8, random_state=3, max_iter=300).fit(texts)
+    assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
+    assert torch.equal(model.components_, reference) and torch.isfinite(model.components_).all()
+    assert torch.equal(model.transform(torch.zeros(1, 32)), torch.zeros(1, 8))  # a zero image maps to zero
+
+
+def test_an_oracle_with_a_zero_image_row_trains_as_f_normalize_would():
+    g = torch.Generator().manual_seed(5)
+    codes = torch.randint(0, 3, (30,), generator=g)
+    images = torch.randn(3, 16, generator=g)[codes] + 0.8 * torch.randn(30, 16, generator=g)
+    images[7] = 0.0
+    x = _normalize(images)
+    torch.manual_seed(2)
+    u = torch.normal(0, 0.1, (4, 16), requires_grad=True, dtype=torch.float)
+    p = torch.normal(0, 0.1, (3, 4), requires_grad=True, dtype=torch.float)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    reference, n_iter, best_iter = _patience_loop(
+        [u, p], lambda: loss_fn(_normalize(x @ u.T) @ _normalize(p).T, codes), lambda: u.clone().detach(),
+        max_iter=200)
+    model = ic.Oracle(n_components=4, random_state=2, tol=0, max_iter=200).fit(images, codes.numpy())
+    assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
+    assert torch.equal(model.components_, reference)
+
+
+@pytest.mark.parametrize("name", ["indirect", "oracle"])
+def test_integer_features_fit_as_their_float_values(name):
+    rng = np.random.default_rng(0)
+    features = rng.integers(-3, 4, size=(24, 16))
+    features[5] = 0  # integer data readily holds a zero row
+    labels = np.arange(24) % 3
+    as_int = ic.make_model(name, n_components=4, random_state=1, max_iter=120).fit(features, labels)
+    as_float = ic.make_model(name, n_components=4, random_state=1, max_iter=120).fit(features.astype(np.float32),
+                                                                                      labels)
+    assert torch.isfinite(as_int.components_).all()
+    assert torch.equal(as_int.components_, as_float.components_)
+
+
+def test_a_loss_that_is_never_finite_is_one_clear_error():
+    from indirect_core.errors import ConfigError
+    from indirect_core.models._patience import fit_with_patience
+
+    class NaNObjective:
+        params = [torch.zeros(2, 2)]
+
+        def loss(self):
+            return float("nan")
+
+        def gradients(self):
+            return [torch.zeros(2, 2)]
+
+        def snapshot(self):
+            return self.params[0].clone()
+
+    with pytest.raises(ConfigError, match="never finite"):
+        fit_with_patience(NaNObjective(), patience=3)

@@ -17,15 +17,26 @@ import math
 import torch
 
 
+NORM_EPS = 1e-12
+"""F.normalize's floor on a row norm: a zero row stays zero instead of becoming NaN (0 / 0)."""
+
+
 def _normalize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit rows and the row norms (x / ‖x‖, as the authors' code and F.normalize compute it)."""
-    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    """Unit rows and the (floored) row norms: ``x / max(‖x‖, eps)``, as the authors' ``F.normalize``.
+
+    Rows with a norm above the floor give exactly ``x / ‖x‖``; a zero row stays zero.
+    """
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(NORM_EPS)
     return x / norms, norms
 
 
 def _normalize_rows_backward(grad: torch.Tensor, unit: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
-    """Gradient through ``unit = x / norms`` (division backward plus the norm's backward)."""
+    """Gradient through ``unit = x / max(‖x‖, eps)``: the division's backward plus the norm's, which autograd
+    passes only where the norm is above the floor."""
     grad_norms = (-grad * (unit / norms)).sum(dim=1, keepdim=True)
+    floored = norms <= NORM_EPS
+    if bool(floored.any()):
+        grad_norms = grad_norms.masked_fill(floored, 0.0)
     return grad / norms + grad_norms * unit
 
 

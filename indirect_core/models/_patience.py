@@ -14,6 +14,7 @@ from typing import Any, Iterator, Protocol
 
 import torch
 
+from ..errors import ConfigError
 from ..progress import progress_bar
 from ._adam import ExactAdam
 
@@ -89,4 +90,7 @@ def fit_with_patience(objective: Objective, lr: float = 0.01, patience: int = 10
                 bar.update(it - shown)
                 shown = it
         bar.update(it - shown)
+    if best_state is None:
+        raise ConfigError(f"{desc}: the loss was never finite ({curve[0]} at the first iteration): the features "
+                          "must be finite numbers; check them for NaN or infinite values")
     return PatienceResult(best_loss, best_state, it, best_iter, curve)
