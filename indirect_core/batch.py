@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -40,7 +41,7 @@ NOTEBOOKS = {"cache": "01_cache_embeddings.ipynb", "fit": "02_fit_indirect.ipynb
              "composed": "05_composed_retrieval.ipynb", "train_mapper": "06_train_mapper.ipynb"}
 PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components", "device", "batch_size",
              "num_workers", "attribution", "evaluation", "model_options", "sweep", "on_error", "prompt_words",
-             "executor", "composed", "include"}
+             "executor", "composed", "include", "threads"}
 SWEEP_KEYS = {"n_components", "n_prompts"}
 EVALUATION_KEYS = {"n_queries", "top_k", "seed", "n_jobs"}
 ATTRIBUTION_KEYS = {"method", "samples", "noise", "image_ids", "window", "seed"}
@@ -54,11 +55,19 @@ class Job:
     notebook: str
     parameters: dict
     depends_on: tuple[str, ...] = ()
+    threads: int = 1
+    """CPU threads of the job's kernel, the same in every engine: float results depend on it."""
 
     @property
     def params_hash(self) -> str:
-        payload = json.dumps({"notebook": self.notebook, "parameters": self.parameters}, sort_keys=True)
+        payload = json.dumps({"notebook": self.notebook, "parameters": self.parameters, "threads": self.threads},
+                             sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def kind(self) -> str:
+        """The job's kind, a key of :data:`NOTEBOOKS` (``cache``, ``fit``, ...)."""
+        return next(kind for kind, notebook in NOTEBOOKS.items() if notebook == self.notebook)
 
 
 @dataclass
@@ -112,6 +121,7 @@ def load_plan(path: str | Path) -> dict:
     plan["executor"] = check_executor(plan.get("executor", "local"))  # where the cache notebooks' shards run
     plan["on_error"] = check_choice("on_error", plan.get("on_error", "raise"), ["raise", "skip"])
     plan["prompt_words"] = check_choice("prompt_words", plan.get("prompt_words", "all"), PROMPT_WORDS)
+    plan["threads"] = check_threads(plan.get("threads", DEFAULT_THREADS))
     plan["model_options"] = check_dict("model_options", plan.get("model_options"))
     plan["evaluation"] = check_dict("evaluation", plan.get("evaluation"))
     for section, allowed in (("evaluation", EVALUATION_KEYS), ("attribution", ATTRIBUTION_KEYS)):
@@ -136,6 +146,23 @@ def load_plan(path: str | Path) -> dict:
         check_positive_int("attribution.samples", attribution.get("samples", 25))
         check_fraction("attribution.noise", attribution.get("noise", 0.15))
     return plan
+
+
+DEFAULT_THREADS = 1
+"""CPU threads of every notebook kernel unless the plan's ``threads`` says otherwise (Ray's default for a task)."""
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+"""Environment variables that set a kernel's thread pools (torch, faiss, numpy's BLAS)."""
+
+
+def check_threads(value: Any) -> dict[str, int]:
+    """The plan's ``threads``: one count for every job kind, or ``{kind: count}`` over :data:`NOTEBOOKS`'s kinds
+    (the others keep :data:`DEFAULT_THREADS`); returned as a count per kind."""
+    counts = value if isinstance(value, dict) else {kind: value for kind in NOTEBOOKS}
+    unknown = set(counts) - set(NOTEBOOKS)
+    if unknown:
+        raise ConfigError(f"threads has unknown job kind(s) {sorted(unknown)}: use {sorted(NOTEBOOKS)}, or one "
+                          "number for all, e.g. threads: 2")
+    return {kind: check_positive_int(f"threads.{kind}", counts.get(kind, DEFAULT_THREADS)) for kind in NOTEBOOKS}
 
 
 def _included_composed(plan: dict, path: Path) -> dict:
@@ -218,7 +245,9 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
                     **common, "notions": specs, **space, **plan["attribution"],
                     "projections": {n: str(run_dir / fit_ids[n] / "projection.pt") for n in notions},
                     "output_dir": str(run_dir / attribution_id)}, depends_on=tuple(fit_ids.values())))
-    return jobs + composed_jobs(plan, run_dir, cache_dir, plan["device"])
+    jobs += composed_jobs(plan, run_dir, cache_dir, plan["device"])
+    threads = plan.get("threads") or check_threads(DEFAULT_THREADS)
+    return [dataclasses.replace(job, threads=threads[job.kind]) for job in jobs]
 
 
 @contextlib.contextmanager
@@ -250,12 +279,14 @@ def execute_job(job: Job, notebooks_dir: str, run_dir: str, data_dir: str | None
     if data_dir:
         os.environ["INDIRECT_DATA_DIR"] = str(data_dir)  # inherited by the kernel process
     os.environ[PROGRESS_ENV] = "final"  # stored notebook outputs keep one line per progress bar
+    for name in THREAD_ENV:  # the same thread count whichever engine runs the job (Ray sets its own)
+        os.environ[name] = str(job.threads)
 
     folder = Path(run_dir) / job.id
     folder.mkdir(parents=True, exist_ok=True)
     started = time.time()
     status: dict[str, Any] = {"job": job.id, "notebook": job.notebook, "params_hash": job.params_hash,
-                              "parameters": job.parameters, "started": started}
+                              "parameters": job.parameters, "threads": job.threads, "started": started}
     try:
         # The kernel's own stderr (its log lines, C libraries' messages) goes to the job's kernel.log, not to
         # the terminal that shows the batch's progress.

@@ -26,6 +26,16 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def thread_settings() -> dict[str, Any]:
+    """The thread counts this process computes with: float results (fits, trained mappers) depend on them."""
+    import os
+
+    import torch
+
+    return {"torch": torch.get_num_threads(),
+            **{name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+
+
 def git_state(folder: Path | None = None) -> dict[str, Any]:
     """The commit of the working tree and whether it had uncommitted changes (None outside git)."""
     cwd = folder or Path(__file__).resolve().parent
@@ -48,7 +58,7 @@ def provenance(backbone: dict, dataset: dict, seeds: list[int], prompts: dict[st
     record.update({
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "backbone": backbone, "dataset": dataset, "seeds": list(seeds), "settings": settings,
-        "prompts": prompts or {}, "packages": package_versions(), "git": git_state(),
+        "prompts": prompts or {}, "packages": package_versions(), "threads": thread_settings(), "git": git_state(),
         "command": " ".join(sys.argv),
     })
     return record

@@ -257,7 +257,8 @@ def job_resources(job: "Job") -> dict:
     if job.notebook == NOTEBOOKS["cache"] and parameters.get("executor") == "ray":
         return {"num_cpus": 0}
     n_jobs = parameters.get("n_jobs")
-    cpus = n_jobs if job.notebook == NOTEBOOKS["evaluate"] and isinstance(n_jobs, int) else 1
+    workers = n_jobs if job.notebook == NOTEBOOKS["evaluate"] and isinstance(n_jobs, int) else 1
+    cpus = max(workers, job.threads)  # the kernel's pinned thread count (batch.execute_job sets it)
     whole = {NOTEBOOKS[kind] for kind in WHOLE_GPU_JOBS if kind in NOTEBOOKS}
     gpus = (1 if job.notebook in whole else GPU_SHARE) if cuda else 0
     return {"num_cpus": cpus, "num_gpus": gpus}

@@ -238,11 +238,16 @@ def test_killed_batch_resumes_only_what_is_missing(tmp_path):
                str(tmp_path / "runs"), "--data-dir", str(tmp_path / "data"), "--figures-dir", str(tmp_path / "f")]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first = tmp_path / "runs" / "tiny" / "synthetic-shapes" / "random-tiny" / "01_cache" / "status.json"
+    job_folder = first.parent.parent
+
+    def next_notebook_started() -> bool:  # papermill writes a job's notebook as its first cell runs
+        return first.is_file() and any(path.parent.name != "01_cache" for path in job_folder.glob("*/*.ipynb"))
+
     deadline = time.time() + 300
-    while time.time() < deadline and not first.is_file():
+    while time.time() < deadline and not next_notebook_started():
         assert child.poll() is None, "the batch ended before it could be killed"
         time.sleep(0.2)
-    time.sleep(1.0)  # let the next notebook start
+    assert next_notebook_started(), "the second notebook did not start within 300 s"
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
     finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("status.json")}

@@ -199,6 +199,41 @@ def test_resources_per_job_kind(tmp_path):
     assert ray_engine.job_resources(training) == {"num_cpus": 1, "num_gpus": 1}
 
 
+def test_threads_are_pinned_per_job_kind_and_decide_the_job_hash(tmp_path):
+    plan = batch.load_plan(_smoke_plan(tmp_path, threads={"attribution": 3}))
+    jobs = {job.kind: job for job in batch.plan_jobs(plan, tmp_path)}
+    assert {kind: job.threads for kind, job in jobs.items()} == {"cache": 1, "fit": 1, "evaluate": 1,
+                                                                "attribution": 3}
+    assert ray_engine.job_resources(jobs["attribution"]) == {"num_cpus": 3, "num_gpus": 0}
+    again = batch.plan_jobs(batch.load_plan(_smoke_plan(tmp_path, threads=2)), tmp_path)
+    assert {job.threads for job in again} == {2}
+    assert again[0].params_hash != jobs["cache"].params_hash  # another thread count is another result
+    for bad in ({"training": 2}, 0, "two"):
+        with pytest.raises(ic.ConfigError, match="threads"):
+            batch.load_plan(_smoke_plan(tmp_path, threads=bad))
+
+
+SMOKE_OUTPUTS = ("*/*/03_evaluate/summary.csv", "*/*/03_evaluate/results.md", "*/*/04_attribution/mask_share.csv",
+                 "*/*/02_fit-*/projection.pt", "*/*/06_train-*/mapper.pt", "*/*/06_train-*/loss_curve.csv",
+                 "*/*/05_composed/results.csv")
+"""What the smoke plan computes: result tables, projections, trained mappers and their losses."""
+
+
+def test_the_smoke_plan_on_ray_gives_the_local_bytes(local_ray, smoke_run, monkeypatch):
+    """Ray gives each task its own thread count; the batch pins the kernels' in both engines, so the whole smoke
+    plan (fits, attribution, mapper training, composed retrieval) is byte-identical to the local run."""
+    local_dir, base, _ = smoke_run
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # what this driver's environment says must not matter
+    ray_dir = batch.run_plan(base / "smoke.yaml", run_dir=base / "runs" / "smoke-on-ray", n_jobs=2,
+                             data_dir=base / "data", figures_dir=None, log=lambda _: None, executor="ray")
+    outputs = sorted(path.relative_to(local_dir) for pattern in SMOKE_OUTPUTS for path in local_dir.glob(pattern))
+    assert len(outputs) == 11
+    for relative in outputs:
+        assert (ray_dir / relative).read_bytes() == (local_dir / relative).read_bytes(), relative
+    kernels = [json.loads(path.read_text())["threads"] for path in ray_dir.rglob("provenance.json")]
+    assert kernels and all(k["torch"] == 1 and k["OMP_NUM_THREADS"] == "1" for k in kernels)
+
+
 def test_bad_engine_choices_name_the_fix(tiny_backbone, small_shapes, tmp_path, monkeypatch):
     with pytest.raises(ic.ConfigError, match=r"executor='dask' must be one of \['local', 'ray'\]"):
         ic.image_features(tiny_backbone, small_shapes, cache_dir=tmp_path, executor="dask", progress=False)

@@ -16,7 +16,7 @@ import torch
 from ..errors import ConfigError
 from ._base import Reducer, as_features, check_max_iter, check_n_components, l2_normalize, seed_of
 from ._objectives import IndirectObjective
-from ._patience import fit_with_patience
+from ._patience import fit_with_patience, one_thread
 
 ACOS_EPS = 1e-7
 # The principal start is already within a fraction of a percent of the optimum; a few dozen
@@ -171,7 +171,8 @@ class InDiReCTLBFGS(_Projection):
             curve.append(float(loss.detach()))
             return loss
 
-        optimizer.step(closure)
+        with one_thread():  # the same iterations whatever thread count the caller runs with
+            optimizer.step(closure)
         n_iter = int(optimizer.state[optimizer.param_groups[0]["params"][0]].get("n_iter", 0))
         best = weights.detach()
         # Never return something worse than the start (L-BFGS is monotone with Wolfe, this is a guard).
