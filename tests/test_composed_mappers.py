@@ -308,6 +308,44 @@ def test_lincir_fashioniq_queries_average_both_caption_orders(tiny_backbone):
     assert methods.composed_prompts("lincir", cirr) == [["a photo of $ that is red", "a photo of $ that has a dog"]]
 
 
+def test_only_lincir_on_fashioniq_strips_captions_as_the_official_code(tiny_backbone):
+    # LinCIR validate.py strips '.?, ' from FashionIQ's captions only; CIRR, CIRCO (validate.py,
+    # generate_test_submission.py) and GeneCIS (eval_genecis) format the raw caption, and Pic2Word's data.py never
+    # strips. The last CIRR caption is pairid 27098 of the real test1 file: a single space.
+    captions = (("is red.",), (", has a dog?",), (" ",))
+    raw = ["is red.", ", has a dog?", " "]
+    for benchmark in ("cirr", "circo", "genecis", "synthetic-shapes-cir"):
+        query_set = _query_set(benchmark, captions[:2]) if benchmark != "cirr" else _three(captions)
+        expected = raw[:len(query_set)]
+        assert methods.composed_prompts("lincir", query_set) == [[f"a photo of $ that {c}" for c in expected]]
+        assert methods.composed_prompts("pic2word", query_set) == [[f"a photo of * , {c}" for c in expected]]
+    fiq = _query_set("fashioniq", (("is longer. ", "is blue?"), (", has sleeves", "is red.")))
+    assert methods.composed_prompts("pic2word", fiq) == [["a photo of * , is blue? and is longer. ",
+                                                           "a photo of * , is red. and , has sleeves"]]
+    assert methods.composed_prompts("lincir", fiq)[0] == ["a photo of $ that is longer and is blue",
+                                                          "a photo of $ that has sleeves and is red"]
+    torch.manual_seed(7)
+    phi = LinCIRPhi(E, W).eval()
+    features = _features(4, seed=11)
+    cirr = _three(captions)
+    rows = methods.LinCIR(phi).query_features(tiny_backbone, cirr, features)
+    with torch.no_grad():
+        tokens = phi(features[[2, 0, 1]])
+        expected = torch.stack([_reference_encoder(tiny_backbone.model, f"a photo of $ that {c}", "$", t)
+                                for c, t in zip(raw, tokens)])
+    assert (rows - expected).abs().max() <= 1e-5
+    ids = clip.tokenize(["a photo of $ that is red.", "a photo of $ that is red"])
+    assert not torch.equal(ids[0], ids[1])  # so stripping would have changed the query
+
+
+def _three(captions: tuple) -> ic.composed.QuerySet:
+    """A CIRR-like query set with three queries (references 2, 0, 1)."""
+    base = _query_set("cirr", captions[:2])
+    return ic.composed.QuerySet(benchmark="cirr", split="test1", subset="", images=base.images,
+                                reference=np.array([2, 0, 1]), captions=captions, targets=((), (), ()),
+                                gallery=np.arange(4))
+
+
 def test_methods_from_checkpoints_and_width_checks(tmp_path, tiny_backbone):
     checkpoints.save_mapper(tmp_path / "phi.pt", LinCIRPhi(E, W), {"backbone": tiny_backbone.identity()})
     method = ic.composed.mapper_method(tmp_path / "phi.pt", tiny_backbone, name="LinCIR (tiny)")
