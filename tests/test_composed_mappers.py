@@ -3,8 +3,11 @@ masking rules with exact expected outputs, and the Pic2Word / LinCIR query metho
 reference encoder."""
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 import warnings
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,7 @@ from torch import nn
 
 import clip
 import indirect_core as ic
+from indirect_core import torch_files
 from indirect_core.composed import checkpoints, masking, methods
 from indirect_core.composed.mappers import LinCIRPhi, Pic2WordMapper
 from indirect_core.errors import ConfigError
@@ -151,7 +155,8 @@ def test_files_of_neither_format_get_a_clear_error(tmp_path, tiny_backbone):
     with pytest.raises(ConfigError, match="neither a Pic2Word checkpoint"):
         ic.composed.load_mapper(tmp_path / "other.pt", tiny_backbone)
     (tmp_path / "text.pt").write_text("not a checkpoint")
-    with pytest.raises(ConfigError, match="cannot read mapper checkpoint"):
+    with pytest.raises(ConfigError, match="text.pt is damaged: its 16 bytes are not a complete file written by "
+                                          "torch.save"):
         ic.composed.load_mapper(tmp_path / "text.pt", tiny_backbone)
     with pytest.raises(ConfigError, match="does not exist"):
         ic.composed.load_mapper(tmp_path / "missing.pt", tiny_backbone)
@@ -160,6 +165,51 @@ def test_files_of_neither_format_get_a_clear_error(tmp_path, tiny_backbone):
     torch.save({"Phi": broken}, tmp_path / "broken.pt")
     with pytest.raises(ConfigError, match="do not form the published network"):
         ic.composed.load_mapper(tmp_path / "broken.pt", tiny_backbone)
+
+
+def damaged_copies(good: bytes, folder) -> dict[str, tuple]:
+    """An empty file, the first half of ``good`` and 2000 seeded random bytes, each with its expected reason."""
+    files = {"empty.pt": (b"", r"is empty \(0 bytes\)"),
+             "truncated.pt": (good[:len(good) // 2], "is damaged: its"),
+             "random.pt": (np.random.default_rng(0).bytes(2000), "is damaged: its 2000 bytes")}
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    return files
+
+
+def test_damaged_mapper_checkpoints_say_so_and_never_suggest_weights_only_false(tmp_path, tiny_backbone):
+    good = checkpoints.save_mapper(tmp_path / "phi.pt", LinCIRPhi(E, W)).read_bytes()
+    for name, (_, reason) in damaged_copies(good, tmp_path).items():
+        with pytest.raises(ConfigError) as error:
+            ic.composed.load_mapper(tmp_path / name, tiny_backbone)
+        message = str(error.value)
+        assert message.startswith(f"mapper checkpoint {tmp_path / name} ")
+        assert re.search(reason, message) and "copy or download it again" in message
+        assert "weights_only" not in message
+
+
+def test_searle_training_checkpoints_load_with_weights_only_and_other_objects_are_refused(
+        tmp_path, tiny_backbone, monkeypatch):
+    # SEARLE's train_phi.save_checkpoint stores {'epoch', 'Phi', 'optimizer', 'scaler', 'training_path': Path}
+    torch.manual_seed(4)
+    official = OfficialPhi(E, 4 * E, W).eval()
+    torch.save({"epoch": 3, "Phi": official.state_dict(), "optimizer": {"state": {}, "param_groups": []},
+                "scaler": {"scale": 65536.0, "growth_factor": 2.0}, "training_path": Path("/runs/searle/phi")},
+               tmp_path / "searle.pt")
+    torch.save({"Phi": official.state_dict(), "args": argparse.Namespace(lr=1e-4)}, tmp_path / "args.pt")
+    calls = []
+    original = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("weights_only")) or original(*a, **k))
+    mapper = ic.composed.load_mapper(tmp_path / "searle.pt", tiny_backbone)
+    x = _features()
+    with torch.no_grad():
+        assert torch.equal(mapper(x), official(x))
+    with pytest.raises(ConfigError) as error:
+        ic.composed.load_mapper(tmp_path / "args.pt", tiny_backbone)
+    assert "holds Python objects of type argparse.Namespace, which are not loaded" in str(error.value)
+    assert calls == [True, True]  # never retried with weights_only=False
+    loaded = torch_files.load_weights(tmp_path / "searle.pt")
+    assert loaded["training_path"] == PurePosixPath("/runs/searle/phi") and loaded["epoch"] == 3
 
 
 def test_a_mapper_trained_on_another_backbone_of_the_same_width_is_loaded_with_a_warning(tmp_path, tiny_backbone):

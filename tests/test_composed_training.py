@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -249,6 +250,27 @@ def test_a_new_run_replaces_a_finished_checkpoint_only_when_it_finishes(tiny_bac
     assert not same_weights(weights(second.mapper), weights(first.mapper))
     resumed = ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, seed=3, **options)
     assert resumed.resumed_from == 12 and same_weights(weights(resumed.mapper), weights(second.mapper))
+
+
+def test_a_damaged_training_checkpoint_is_named_with_the_way_to_start_over(tiny_backbone, tmp_path):
+    features = planted_features(64)
+    options = dict(steps=2, batch_size=32, warmup_steps=1, progress=False)
+    good = tmp_path / "good.pt"
+    ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=good, **options)
+    data = good.read_bytes()
+    cases = {"empty.pt": (b"", r"is empty \(0 bytes\)"), "truncated.pt": (data[:len(data) // 2], "is damaged: its"),
+             "random.pt": (np.random.default_rng(1).bytes(3000), "is damaged: its 3000 bytes")}
+    for name, (content, reason) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ConfigError) as error:
+            ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=path, **options)
+        message = str(error.value)
+        assert message.startswith(f"training checkpoint {path} ") and re.search(reason, message)
+        assert "pass resume=False, overwrite=True to train anew" in message and "weights_only" not in message
+        result = ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=path, resume=False,
+                                            overwrite=True, **options)
+        assert path.read_bytes() == data and result.resumed_from == 0  # the same run as good.pt, bit for bit
 
 
 def checkpoints_state(raw: dict) -> dict:

@@ -33,6 +33,7 @@ from ..atomic import write_text_atomic
 from ..backbone import Backbone
 from ..errors import ConfigError
 from ..progress import progress_bar
+from ..torch_files import DAMAGED, load_weights, read_failure
 from .checkpoints import METADATA_KEY, checkpoint_object, detect_format, save_checkpoint_object, save_mapper
 
 POSTFIX_EVERY = 50
@@ -232,10 +233,14 @@ def _remove_stale_temp_files(path: Path) -> None:
 def _load_checkpoint(path: Path, method: str, backbone: Backbone) -> tuple[dict, dict]:
     """(raw checkpoint, our metadata) of a training checkpoint of ``method`` on ``backbone``, or an error."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        raw = load_weights(path)
     except Exception as error:  # noqa: BLE001 - a foreign or corrupt file surfaces as many error types
-        raise ConfigError(f"cannot read training checkpoint {path} ({type(error).__name__}: {error}): delete it "
-                          "to start over, or pass another checkpoint path") from None
+        failure = read_failure(path, error)
+        if failure.kind == DAMAGED:
+            raise ConfigError(f"training checkpoint {path} {failure.reason}: its run cannot be resumed; "
+                              f"{START_OVER}, or pass another checkpoint path") from None
+        raise ConfigError(f"{path} is not a training checkpoint written by indirect_core: it {failure.reason}. "
+                          f"Pass another checkpoint path, or {START_OVER}") from None
     meta = raw.get(METADATA_KEY) if isinstance(raw, dict) else None
     if not isinstance(meta, dict) or "resume" not in meta:
         raise ConfigError(f"{path} is not a training checkpoint written by indirect_core (it has no resume "
