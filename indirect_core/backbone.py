@@ -29,6 +29,7 @@ from .errors import BackboneError, ConfigError, DatasetError
 from .naming import slug
 from .progress import progress_bar
 from .random_weights import RANDOM_WEIGHTS_MARKER, RandomWeightsWarning
+from .torch_files import DAMAGED, OBJECTS, error_summary, read_failure
 
 
 # Architectures of the random-weight stand-ins: clip.model.CLIP constructor arguments.
@@ -367,8 +368,19 @@ def _load_path(path: Path, name: str, device: torch.device, random_weights: bool
             warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.load deprecation inside clip.load
             model, preprocess = clip.load(str(path), device=str(device), jit=False)
     except Exception as error:  # noqa: BLE001 - a corrupt or foreign file surfaces as many error types
-        raise BackboneError(f"cannot load CLIP checkpoint {path}: {type(error).__name__}: {error}. "
-                            "The file must be an OpenAI CLIP checkpoint (JIT archive or state dict)") from None
+        failure = read_failure(path, error)
+        if failure.kind == DAMAGED:
+            if random_weights:
+                fix = "delete it; the next load writes it again"
+            elif name in clip.available_models():
+                fix = (f"delete it and load {name} again where its download host is reachable, or copy a good "
+                       f"{path.name} there from another machine")
+            else:
+                fix = "copy or download it again"
+            raise BackboneError(f"CLIP checkpoint {path} {failure.reason}: {fix}") from None
+        why = failure.reason if failure.kind == OBJECTS else error_summary(error)
+        raise BackboneError(f"cannot load CLIP checkpoint {path} ({why}): the file must be an OpenAI CLIP "
+                            "checkpoint (JIT archive or state dict)") from None
     model.eval()
     return Backbone(name=name, weights_path=Path(path), weights_sha256=sha256_file(Path(path)),
                     random_weights=random_weights, model=model, preprocess=preprocess, device=device)

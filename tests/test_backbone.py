@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import time
 
 import clip
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -103,10 +105,35 @@ def test_unknown_backbone_and_missing_checkpoint(tmp_path):
         ic.load_backbone(str(tmp_path / "missing.pt"))
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
-    with pytest.raises(ic.BackboneError, match="cannot load CLIP checkpoint .*bad.pt"):
+    with pytest.raises(ic.BackboneError, match="CLIP checkpoint .*bad.pt is damaged: its 7 bytes"):
         ic.load_backbone(str(bad))
     with pytest.raises(ic.ConfigError, match="device='quantum'"):
         ic.load_backbone("random-tiny", device="quantum", cache_dir=tmp_path)
+
+
+def test_damaged_clip_checkpoints_say_so_and_what_to_do(tmp_path, tiny_backbone, monkeypatch):
+    good = tiny_backbone.weights_path.read_bytes()
+    cases = {"empty.pt": (b"", r"is empty \(0 bytes\)"), "truncated.pt": (good[:len(good) // 2], "is damaged: its"),
+             "random.pt": (np.random.default_rng(2).bytes(4000), "is damaged: its 4000 bytes")}
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ic.BackboneError) as info:
+            ic.load_backbone(str(tmp_path / name))
+        message = str(info.value)
+        assert message.startswith(f"CLIP checkpoint {tmp_path / name} ") and re.search(reason, message)
+        assert message.endswith(": copy or download it again") and "weights_only" not in message
+    _no_network(monkeypatch)
+    clip_dir = tmp_path / "clip-weights"
+    clip_dir.mkdir(exist_ok=True)
+    (clip_dir / "ViT-B-32.pt").write_bytes(good[:1000])   # an interrupted copy under ViT-B/32's name
+    with pytest.raises(ic.BackboneError, match=r"ViT-B-32.pt is damaged: .*: delete it and load ViT-B/32 again"):
+        ic.load_backbone("ViT-B/32")
+    random_tiny = bbmod.random_clip_checkpoint("random-tiny", tmp_path)
+    random_tiny.write_bytes(b"")
+    with pytest.raises(ic.BackboneError, match=r"is empty \(0 bytes\): delete it; the next load writes it again"):
+        ic.load_backbone("random-tiny", cache_dir=tmp_path)
+    random_tiny.unlink()
+    assert ic.load_backbone("random-tiny", cache_dir=tmp_path).weights_sha256 == tiny_backbone.weights_sha256
 
 
 def test_named_model_offline_fails_fast_saying_where_to_put_the_file(tmp_path, monkeypatch):

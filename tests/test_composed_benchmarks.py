@@ -294,6 +294,21 @@ def test_circo_val_ground_truths_and_test_without(circo_root):
     assert test.images.file_list() == val.images.file_list()    # one gallery, one feature cache
 
 
+def test_circo_recall_counts_target_img_id_wherever_gt_img_ids_lists_it(circo_root):
+    # CIRCO's evaluation.py (compute_metrics) scores Recall@K on predictions == target_img_id and AP@K on
+    # gt_img_ids; the released val file happens to list the target first, this one does not.
+    records = json.loads((circo_root / "annotations" / "val.json").read_text())
+    records[0]["gt_img_ids"] = [5, 12, 1]   # the target (12) second
+    write_json(circo_root / "annotations" / "val.json", records)
+    (val,) = load_benchmark("circo", root=circo_root, split="val")
+    assert val.targets == ((2, 3, 5), (0,))  # target_img_id first, then the others in file order
+    images = torch.eye(6)                    # image i scores its own axis
+    queries = torch.tensor([[0, 0, 0.5, 1, 0, 0],    # ranks 5 (a ground truth) first, the target 12 second
+                            [1, 0, 0, 0, 0, 0.0]])   # ranks the target 7 first
+    result = ic.composed.evaluate(val, images, queries, ks={"map": (2,), "recall_first": (1, 2)})
+    assert result == {"mAP@2": 1.0, "R@1": 0.5, "R@2": 1.0}
+
+
 def test_circo_missing_data_and_no_pic2word_layout(tmp_path, circo_root):
     with pytest.raises(DatasetError) as error:
         load_benchmark("circo", root=tmp_path / "none")

@@ -3,8 +3,11 @@ masking rules with exact expected outputs, and the Pic2Word / LinCIR query metho
 reference encoder."""
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 import warnings
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,7 @@ from torch import nn
 
 import clip
 import indirect_core as ic
+from indirect_core import torch_files
 from indirect_core.composed import checkpoints, masking, methods
 from indirect_core.composed.mappers import LinCIRPhi, Pic2WordMapper
 from indirect_core.errors import ConfigError
@@ -151,7 +155,8 @@ def test_files_of_neither_format_get_a_clear_error(tmp_path, tiny_backbone):
     with pytest.raises(ConfigError, match="neither a Pic2Word checkpoint"):
         ic.composed.load_mapper(tmp_path / "other.pt", tiny_backbone)
     (tmp_path / "text.pt").write_text("not a checkpoint")
-    with pytest.raises(ConfigError, match="cannot read mapper checkpoint"):
+    with pytest.raises(ConfigError, match="text.pt is damaged: its 16 bytes are not a complete file written by "
+                                          "torch.save"):
         ic.composed.load_mapper(tmp_path / "text.pt", tiny_backbone)
     with pytest.raises(ConfigError, match="does not exist"):
         ic.composed.load_mapper(tmp_path / "missing.pt", tiny_backbone)
@@ -160,6 +165,51 @@ def test_files_of_neither_format_get_a_clear_error(tmp_path, tiny_backbone):
     torch.save({"Phi": broken}, tmp_path / "broken.pt")
     with pytest.raises(ConfigError, match="do not form the published network"):
         ic.composed.load_mapper(tmp_path / "broken.pt", tiny_backbone)
+
+
+def damaged_copies(good: bytes, folder) -> dict[str, tuple]:
+    """An empty file, the first half of ``good`` and 2000 seeded random bytes, each with its expected reason."""
+    files = {"empty.pt": (b"", r"is empty \(0 bytes\)"),
+             "truncated.pt": (good[:len(good) // 2], "is damaged: its"),
+             "random.pt": (np.random.default_rng(0).bytes(2000), "is damaged: its 2000 bytes")}
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    return files
+
+
+def test_damaged_mapper_checkpoints_say_so_and_never_suggest_weights_only_false(tmp_path, tiny_backbone):
+    good = checkpoints.save_mapper(tmp_path / "phi.pt", LinCIRPhi(E, W)).read_bytes()
+    for name, (_, reason) in damaged_copies(good, tmp_path).items():
+        with pytest.raises(ConfigError) as error:
+            ic.composed.load_mapper(tmp_path / name, tiny_backbone)
+        message = str(error.value)
+        assert message.startswith(f"mapper checkpoint {tmp_path / name} ")
+        assert re.search(reason, message) and "copy or download it again" in message
+        assert "weights_only" not in message
+
+
+def test_searle_training_checkpoints_load_with_weights_only_and_other_objects_are_refused(
+        tmp_path, tiny_backbone, monkeypatch):
+    # SEARLE's train_phi.save_checkpoint stores {'epoch', 'Phi', 'optimizer', 'scaler', 'training_path': Path}
+    torch.manual_seed(4)
+    official = OfficialPhi(E, 4 * E, W).eval()
+    torch.save({"epoch": 3, "Phi": official.state_dict(), "optimizer": {"state": {}, "param_groups": []},
+                "scaler": {"scale": 65536.0, "growth_factor": 2.0}, "training_path": Path("/runs/searle/phi")},
+               tmp_path / "searle.pt")
+    torch.save({"Phi": official.state_dict(), "args": argparse.Namespace(lr=1e-4)}, tmp_path / "args.pt")
+    calls = []
+    original = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("weights_only")) or original(*a, **k))
+    mapper = ic.composed.load_mapper(tmp_path / "searle.pt", tiny_backbone)
+    x = _features()
+    with torch.no_grad():
+        assert torch.equal(mapper(x), official(x))
+    with pytest.raises(ConfigError) as error:
+        ic.composed.load_mapper(tmp_path / "args.pt", tiny_backbone)
+    assert "holds Python objects of type argparse.Namespace, which are not loaded" in str(error.value)
+    assert calls == [True, True]  # never retried with weights_only=False
+    loaded = torch_files.load_weights(tmp_path / "searle.pt")
+    assert loaded["training_path"] == PurePosixPath("/runs/searle/phi") and loaded["epoch"] == 3
 
 
 def test_a_mapper_trained_on_another_backbone_of_the_same_width_is_loaded_with_a_warning(tmp_path, tiny_backbone):
@@ -306,6 +356,44 @@ def test_lincir_fashioniq_queries_average_both_caption_orders(tiny_backbone):
     assert (rows - torch.stack(expected)).abs().max() <= 1e-5
     cirr = _query_set("cirr", (("is red",), ("has a dog",)))
     assert methods.composed_prompts("lincir", cirr) == [["a photo of $ that is red", "a photo of $ that has a dog"]]
+
+
+def test_only_lincir_on_fashioniq_strips_captions_as_the_official_code(tiny_backbone):
+    # LinCIR validate.py strips '.?, ' from FashionIQ's captions only; CIRR, CIRCO (validate.py,
+    # generate_test_submission.py) and GeneCIS (eval_genecis) format the raw caption, and Pic2Word's data.py never
+    # strips. The last CIRR caption is pairid 27098 of the real test1 file: a single space.
+    captions = (("is red.",), (", has a dog?",), (" ",))
+    raw = ["is red.", ", has a dog?", " "]
+    for benchmark in ("cirr", "circo", "genecis", "synthetic-shapes-cir"):
+        query_set = _query_set(benchmark, captions[:2]) if benchmark != "cirr" else _three(captions)
+        expected = raw[:len(query_set)]
+        assert methods.composed_prompts("lincir", query_set) == [[f"a photo of $ that {c}" for c in expected]]
+        assert methods.composed_prompts("pic2word", query_set) == [[f"a photo of * , {c}" for c in expected]]
+    fiq = _query_set("fashioniq", (("is longer. ", "is blue?"), (", has sleeves", "is red.")))
+    assert methods.composed_prompts("pic2word", fiq) == [["a photo of * , is blue? and is longer. ",
+                                                           "a photo of * , is red. and , has sleeves"]]
+    assert methods.composed_prompts("lincir", fiq)[0] == ["a photo of $ that is longer and is blue",
+                                                          "a photo of $ that has sleeves and is red"]
+    torch.manual_seed(7)
+    phi = LinCIRPhi(E, W).eval()
+    features = _features(4, seed=11)
+    cirr = _three(captions)
+    rows = methods.LinCIR(phi).query_features(tiny_backbone, cirr, features)
+    with torch.no_grad():
+        tokens = phi(features[[2, 0, 1]])
+        expected = torch.stack([_reference_encoder(tiny_backbone.model, f"a photo of $ that {c}", "$", t)
+                                for c, t in zip(raw, tokens)])
+    assert (rows - expected).abs().max() <= 1e-5
+    ids = clip.tokenize(["a photo of $ that is red.", "a photo of $ that is red"])
+    assert not torch.equal(ids[0], ids[1])  # so stripping would have changed the query
+
+
+def _three(captions: tuple) -> ic.composed.QuerySet:
+    """A CIRR-like query set with three queries (references 2, 0, 1)."""
+    base = _query_set("cirr", captions[:2])
+    return ic.composed.QuerySet(benchmark="cirr", split="test1", subset="", images=base.images,
+                                reference=np.array([2, 0, 1]), captions=captions, targets=((), (), ()),
+                                gallery=np.arange(4))
 
 
 def test_methods_from_checkpoints_and_width_checks(tmp_path, tiny_backbone):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -214,6 +215,67 @@ def test_pic2word_resumes_its_schedule_and_optimiser_exactly(tiny_backbone, tmp_
         ic.composed.train_lincir(tiny_backbone, caption_set()[:64], checkpoint_path=checkpoint, tagger="rules",
                                  cache_dir=tmp_path / "never-used", progress=False)
     assert not (tmp_path / "never-used").exists()  # refused before the text targets were computed
+
+
+def test_a_new_run_replaces_a_finished_checkpoint_only_when_it_finishes(tiny_backbone, tmp_path):
+    features = planted_features(160)
+    options = dict(steps=12, batch_size=32, warmup_steps=4, checkpoint_every=5, progress=False)
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    first = ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, seed=2, **options)
+    finished = checkpoint.read_bytes()
+    with pytest.raises(ConfigError, match="exists and resume=False would start a new run over it: pass "
+                                          "overwrite=True"):
+        ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, seed=3, resume=False,
+                                   **options)
+
+    def crash(step, loss):
+        if step == 8:  # after the new run's checkpoint of step 5
+            raise Crash
+
+    with pytest.raises(Crash):
+        ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, seed=3, resume=False,
+                                   overwrite=True, callback=crash, **options)
+    assert checkpoint.read_bytes() == finished
+    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["checkpoint.pt"]
+    again = ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, seed=2, **options)
+    assert again.resumed_from == 12 and same_weights(weights(again.mapper), weights(first.mapper))
+
+    (checkpoint.parent / ".checkpoint.pt.new-run.tmp").write_bytes(b"left by a killed replacing run")
+    second = ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, seed=3, resume=False,
+                                        overwrite=True, **options)
+    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ["checkpoint.pt"]
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["indirect_core"]["settings"]["seed"] == 3 and saved["indirect_core"]["complete"]
+    assert same_weights(checkpoints_state(saved), weights(second.mapper))
+    assert not same_weights(weights(second.mapper), weights(first.mapper))
+    resumed = ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, seed=3, **options)
+    assert resumed.resumed_from == 12 and same_weights(weights(resumed.mapper), weights(second.mapper))
+
+
+def test_a_damaged_training_checkpoint_is_named_with_the_way_to_start_over(tiny_backbone, tmp_path):
+    features = planted_features(64)
+    options = dict(steps=2, batch_size=32, warmup_steps=1, progress=False)
+    good = tmp_path / "good.pt"
+    ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=good, **options)
+    data = good.read_bytes()
+    cases = {"empty.pt": (b"", r"is empty \(0 bytes\)"), "truncated.pt": (data[:len(data) // 2], "is damaged: its"),
+             "random.pt": (np.random.default_rng(1).bytes(3000), "is damaged: its 3000 bytes")}
+    for name, (content, reason) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ConfigError) as error:
+            ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=path, **options)
+        message = str(error.value)
+        assert message.startswith(f"training checkpoint {path} ") and re.search(reason, message)
+        assert "pass resume=False, overwrite=True to train anew" in message and "weights_only" not in message
+        result = ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=path, resume=False,
+                                            overwrite=True, **options)
+        assert path.read_bytes() == data and result.resumed_from == 0  # the same run as good.pt, bit for bit
+
+
+def checkpoints_state(raw: dict) -> dict:
+    """img2text's weights in a saved Pic2Word checkpoint, without DistributedDataParallel's prefix."""
+    return {k.removeprefix("module."): v for k, v in raw["state_dict_img2text"].items()}
 
 
 def test_the_schedules_match_the_published_formulas():

@@ -24,6 +24,7 @@ from ..atomic import atomic_path
 from ..backbone import Backbone
 from ..errors import ConfigError
 from ..random_weights import RANDOM_WEIGHTS_MARKER
+from ..torch_files import DAMAGED, OBJECTS, load_weights, read_failure
 from .mappers import LinCIRPhi, Pic2WordMapper
 
 METADATA_KEY = "indirect_core"
@@ -81,20 +82,22 @@ def detect_format(raw: object, where: str) -> tuple[str, dict]:
 def read_checkpoint(path: str | Path, weights_only: bool = True) -> MapperCheckpoint:
     """Read a Pic2Word or LinCIR checkpoint file (format detected from its keys) onto the CPU.
 
-    ``weights_only=True`` refuses files that hold Python objects other than tensors and containers; pass False
-    only for a file you trust.
+    ``weights_only=True`` loads tensors, containers and file paths (SEARLE's training checkpoints hold one) and
+    refuses other Python objects; pass False only for a file you trust.
     """
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConfigError(f"mapper checkpoint {path} does not exist: pass the path of a Pic2Word or LinCIR "
                           "checkpoint (e.g. the output_dir of notebook 06 holds mapper.pt)")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=weights_only)
+        raw = load_weights(path) if weights_only else torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # noqa: BLE001 - a foreign or corrupt file surfaces as many error types
-        hint = (" If the file holds other Python objects and you trust it, pass weights_only=False."
-                if weights_only else "")
-        raise ConfigError(f"cannot read mapper checkpoint {path}: {type(error).__name__}: {error}."
-                          f"{hint}") from None
+        failure = read_failure(path, error)
+        fix = {DAMAGED: "copy or download it again (a mapper trained here: train it again, e.g. with notebook 06)",
+               OBJECTS: "pass a file that holds the network's weights alone, or, only if you trust whoever "
+                        "made this one (loading its objects can run code), pass weights_only=False"}
+        raise ConfigError(f"mapper checkpoint {path} {failure.reason}: "
+                          f"{fix.get(failure.kind, 'pass a Pic2Word or LinCIR/SEARLE checkpoint file')}") from None
     method, state = detect_format(raw, f"mapper checkpoint {path}")
     state = {k: v.detach().float().contiguous() for k, v in state.items()}
     metadata = raw.get(METADATA_KEY) if isinstance(raw.get(METADATA_KEY), dict) else {}

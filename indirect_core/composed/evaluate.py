@@ -4,7 +4,7 @@ several methods and query sets (the notebook's results table).
 Which metrics a benchmark reports (``BENCHMARK_METRICS``, keyed by ``QuerySet.benchmark``):
 synthetic-shapes-cir and CIRR: R@1/5/10/50 over the gallery + R_subset@1/2/3 over each query's subset;
 FashionIQ: R@10/R@50 (the average over categories is a row of ``results_table``); CIRCO: mAP@5/10/25/50 + R@K
-on its first ground truth; GeneCIS: R@1/2/3 over each query's own gallery. The reference is removed from its own
+on each query's first target (its ``target_img_id``, which the loader puts first); GeneCIS: R@1/2/3 over each query's own gallery. The reference is removed from its own
 ranking where ``QuerySet.exclude_reference`` says so. Hidden test splits are refused; their rankings come from
 ``rank_gallery`` / ``rank_subsets`` (for the submission writers).
 """
@@ -28,7 +28,7 @@ from .ranking import feature_matrix, rank, rank_candidates
 
 FAMILIES: dict[str, str] = {
     "recall": "R@K over the gallery; a hit is any ground truth in the top K",
-    "recall_first": "R@K over the gallery on the first ground truth only (CIRCO's target_img_id)",
+    "recall_first": "R@K over the gallery on each query's first target only (CIRCO: its target_img_id)",
     "map": "mAP@K over the gallery (CIRCO)",
     "recall_subset": "R_subset@K over each query's candidates, the reference removed (CIRR)",
     "recall_candidates": "R@K over each query's own gallery of candidates (GeneCIS)",

@@ -2,7 +2,8 @@
 
 Pic2Word gets the source's images through the embedding cache (raw ``encode_image`` features, computed once);
 LinCIR gets its captions. The run's checkpoint lives at ``<output_dir>/checkpoint.pt``, so calling it again with
-the same arguments resumes an interrupted run (or returns a finished one at once).
+the same arguments resumes an interrupted run (or returns a finished one at once); ``resume=False`` over it
+needs ``overwrite=True`` and replaces it only once the new run finishes.
 """
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 Both implement the ``ComposedMethod`` interface of ``composed.baselines`` (a ``name`` and
 ``query_features(backbone, query_set, image_features)``), so an evaluation lists them beside image-only,
 text-only and image + text. The mapper turns the raw reference-image feature into a token, the token fills the
-placeholder of the benchmark's prompt (``COMPOSED_PROMPTS``), and the normalised text feature is the query.
-With several prompt templates (LinCIR on FashionIQ: both caption orders) the query is the normalised mean of
-the normalised features.
+placeholder of the benchmark's prompt (``COMPOSED_PROMPTS``: templates and caption stripping per method and
+benchmark), and the normalised text feature is the query. With several prompt templates (LinCIR on FashionIQ:
+both caption orders) the query is the normalised mean of the normalised features.
 """
 from __future__ import annotations
 
@@ -27,38 +27,54 @@ from .ranking import feature_matrix, unit_rows
 DEFAULT = "default"
 """The prompt key used for every benchmark without its own row (CIRR, CIRCO, GeneCIS, synthetic-shapes-cir)."""
 
-COMPOSED_PROMPTS: dict[str, dict[str, tuple[str, ...]]] = {
-    "pic2word": {DEFAULT: ("a photo of * , {caption}",),
-                 "fashioniq": ("a photo of * , {cap2} and {cap1}",)},
-    "lincir": {DEFAULT: ("a photo of $ that {caption}",),
-               "fashioniq": ("a photo of $ that {cap1} and {cap2}", "a photo of $ that {cap2} and {cap1}")},
+
+@dataclass(frozen=True)
+class PromptRule:
+    """How one method turns a query's caption(s) into prompts on one benchmark."""
+
+    templates: tuple[str, ...]  # one prompt per template; several are averaged (LinCIR on FashionIQ)
+    strip: str = ""             # characters stripped from both ends of each caption ("": kept as the file has it)
+
+
+COMPOSED_PROMPTS: dict[str, dict[str, PromptRule]] = {
+    "pic2word": {DEFAULT: PromptRule(("a photo of * , {caption}",)),
+                 "fashioniq": PromptRule(("a photo of * , {cap2} and {cap1}",))},
+    "lincir": {DEFAULT: PromptRule(("a photo of $ that {caption}",)),
+               "fashioniq": PromptRule(("a photo of $ that {cap1} and {cap2}", "a photo of $ that {cap2} and {cap1}"),
+                                       strip=".?, ")},
 }
 """The published prompts, per method and benchmark (``QuerySet.benchmark``): ``{caption}`` is the query's text
-(several joined with " and "), ``{cap1}``/``{cap2}`` FashionIQ's first and second caption."""
+(several joined with " and "), ``{cap1}``/``{cap2}`` FashionIQ's first and second caption. Only LinCIR on
+FashionIQ strips its captions (``.strip('.?, ')`` in validate.py); LinCIR on CIRR, CIRCO and GeneCIS and Pic2Word
+everywhere put the caption in as the file has it."""
 PLACEHOLDERS: dict[str, str] = {"pic2word": "*", "lincir": "$"}
 """The pseudo word each method's prompts hold."""
-STRIP: dict[str, str | None] = {"pic2word": None, "lincir": ".?, "}
-"""Characters stripped from both ends of each caption (None: whitespace; LinCIR's code strips '.?, ')."""
+
+
+def prompt_rule(method: str, benchmark: str) -> PromptRule:
+    """The prompt rule of ``method`` on ``benchmark`` (its own row, else the method's default)."""
+    if method not in COMPOSED_PROMPTS:
+        raise ConfigError(f"method={method!r} has no composed prompts: use one of {list(COMPOSED_PROMPTS)}")
+    return COMPOSED_PROMPTS[method].get(benchmark, COMPOSED_PROMPTS[method][DEFAULT])
 
 
 def composed_prompts(method: str, query_set: QuerySet) -> list[list[str]]:
     """The prompts of every query, one list per template of the method on this benchmark."""
-    if method not in COMPOSED_PROMPTS:
-        raise ConfigError(f"method={method!r} has no composed prompts: use one of {list(COMPOSED_PROMPTS)}")
-    templates = COMPOSED_PROMPTS[method].get(query_set.benchmark, COMPOSED_PROMPTS[method][DEFAULT])
-    per_template: list[list[str]] = [[] for _ in templates]
+    rule = prompt_rule(method, query_set.benchmark)
+    two = any("{cap1}" in t or "{cap2}" in t for t in rule.templates)
+    per_template: list[list[str]] = [[] for _ in rule.templates]
     for index, captions in enumerate(query_set.captions):
-        parts = [c.strip(STRIP[method]) for c in ((captions,) if isinstance(captions, str) else captions)]
-        parts = [p for p in parts if p]
+        parts = [c.strip(rule.strip) for c in ((captions,) if isinstance(captions, str) else captions)]
         if not parts:
-            raise ConfigError(f"query {index} of {query_set.name} has no modification text: {captions!r}")
+            raise ConfigError(f"query {index} of {query_set.name} has no caption: give every query its "
+                              "modification text")
         fields = {"caption": CAPTION_JOIN.join(parts)}
-        if any("{cap1}" in t or "{cap2}" in t for t in templates):
+        if two:
             if len(parts) != 2:
                 raise ConfigError(f"query {index} of {query_set.name} has {len(parts)} caption(s); the "
                                   f"{method} prompt for {query_set.benchmark} needs two: {captions!r}")
             fields.update(cap1=parts[0], cap2=parts[1])
-        for prompts, template in zip(per_template, templates):
+        for prompts, template in zip(per_template, rule.templates):
             prompts.append(template.format(**fields))
     return per_template
 

@@ -28,7 +28,7 @@ class QuerySet:
     images: Dataset                         # every image the split needs; labels has a "name" column (image ids)
     reference: np.ndarray                   # (n,) index of each query's reference image
     captions: tuple[tuple[str, ...], ...]   # per query: its modification text(s) (FashionIQ: two)
-    targets: tuple[tuple[int, ...], ...]    # per query: every image that counts as a hit; () on hidden test splits
+    targets: tuple[tuple[int, ...], ...]    # per query: every hit, its own target first; () on hidden test splits
     gallery: np.ndarray | None              # images ranked for every query; None: each query has its own candidates
     candidates: tuple[tuple[int, ...], ...] | None = None  # per query: CIRR's subset / GeneCIS's own gallery
     exclude_reference: bool = False         # remove the reference from its own ranking (CIRR, synthetic-shapes-cir)

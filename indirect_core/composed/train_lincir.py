@@ -80,14 +80,15 @@ def train_lincir(backbone: Backbone, captions: Sequence[str], steps: int = 1000,
                  eps: float = 1e-8, noise: float = 1.0, dropout: float = 0.5, hidden_dim: int | None = None,
                  seed: int = 0, tagger: str = "auto", trim: bool = True, cache_targets: bool = True,
                  cache_dir: str | Path | None = None, checkpoint_path: str | Path | None = None,
-                 checkpoint_every: int = 500, resume: bool = True, progress: bool = True,
+                 checkpoint_every: int = 500, resume: bool = True, overwrite: bool = False, progress: bool = True,
                  callback: StepCallback | None = None) -> TrainingResult:
     """Train LinCIR's phi on captions alone; the backbone stays frozen.
 
     ``tagger``: "auto" (spaCy's en_core_web_sm if installed, else the rule-based tagger with a warning),
     "spacy" or "rules". ``cache_targets=False`` recomputes the targets every step (slower, same values).
     With ``checkpoint_path`` a checkpoint is written every ``checkpoint_every`` steps and at the end, and a run
-    with the same arguments continues from it (``resume=True``) to the same final weights.
+    with the same arguments continues from it (``resume=True``) to the same final weights. ``resume=False`` over
+    an existing checkpoint needs ``overwrite=True`` and replaces it only once the new run finishes.
     """
     captions = _check_captions(captions)
     steps = check_int("steps", steps, 1)
@@ -98,7 +99,7 @@ def train_lincir(backbone: Backbone, captions: Sequence[str], steps: int = 1000,
     eps = check_positive_number("eps", eps)
     betas = check_betas(betas)
     noise = check_non_negative_number("noise", noise)
-    check_resumable(checkpoint_path, resume, "lincir", backbone)
+    check_resumable(checkpoint_path, resume, "lincir", backbone, overwrite)
     model, device = backbone.model, backbone.device
     data = MaskedCaptions(captions, tagger, seed)
     token_id = placeholder_id("$")
@@ -135,4 +136,4 @@ def train_lincir(backbone: Backbone, captions: Sequence[str], steps: int = 1000,
                         optimizer_options={"lr": lr, "betas": betas, "eps": eps}, schedule=Constant(), loss=loss,
                         n_samples=len(captions), batch_size=batch_size, steps=steps, seed=seed, settings=settings,
                         generators={"noise": noise_rng})
-    return run_training(plan, backbone, checkpoint_path, checkpoint_every, resume, progress, callback)
+    return run_training(plan, backbone, checkpoint_path, checkpoint_every, resume, progress, callback, overwrite)

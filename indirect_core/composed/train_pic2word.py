@@ -75,12 +75,14 @@ def train_pic2word(backbone: Backbone, image_features: object, steps: int = 1000
                    eps: float = 1e-6, warmup_steps: int | None = None, seed: int = 0, middle_dim: int = 512,
                    n_layer: int = 2, dropout: float = 0.1, trim: bool = True,
                    checkpoint_path: str | Path | None = None, checkpoint_every: int = 500, resume: bool = True,
-                   progress: bool = True, callback: StepCallback | None = None) -> TrainingResult:
+                   overwrite: bool = False, progress: bool = True,
+                   callback: StepCallback | None = None) -> TrainingResult:
     """Train Pic2Word's img2text on raw image features (n, E) of ``backbone``; the backbone stays frozen.
 
     ``warmup_steps=None`` warms up over min(10000, steps // 10) steps (the published 10000 at full scale).
     With ``checkpoint_path`` a checkpoint is written every ``checkpoint_every`` steps and at the end, and a run
-    with the same arguments continues from it (``resume=True``) to the same final weights.
+    with the same arguments continues from it (``resume=True``) to the same final weights. ``resume=False`` over
+    an existing checkpoint needs ``overwrite=True`` and replaces it only once the new run finishes.
     """
     features = _check_features(image_features, backbone)
     steps = check_int("steps", steps, 1)
@@ -90,7 +92,7 @@ def train_pic2word(backbone: Backbone, image_features: object, steps: int = 1000
     weight_decay = check_non_negative_number("weight_decay", weight_decay)
     eps = check_positive_number("eps", eps)
     betas = check_betas(betas)
-    check_resumable(checkpoint_path, resume, "pic2word", backbone)
+    check_resumable(checkpoint_path, resume, "pic2word", backbone, overwrite)
     warmup = max(1, min(MAX_WARMUP, steps // 10)) if warmup_steps is None else check_int("warmup_steps",
                                                                                           warmup_steps, 1)
     model, device = backbone.model, backbone.device
@@ -117,4 +119,4 @@ def train_pic2word(backbone: Backbone, image_features: object, steps: int = 1000
                         optimizer_options={"lr": lr, "betas": betas, "eps": eps},
                         schedule=CosineWithWarmup(warmup, steps), loss=loss, n_samples=len(features),
                         batch_size=batch_size, steps=steps, seed=seed, settings=settings)
-    return run_training(plan, backbone, checkpoint_path, checkpoint_every, resume, progress, callback)
+    return run_training(plan, backbone, checkpoint_path, checkpoint_every, resume, progress, callback, overwrite)

@@ -10,13 +10,16 @@ groups and schedule, and a loss of (batch indices, step). ``run_training`` runs 
 - AMP (float16 autocast and a gradient scaler) on CUDA, float32 on the CPU;
 - an atomic checkpoint every ``checkpoint_every`` steps and at the end, in the method's published format plus
   optimiser, scheduler, scaler and every RNG state, so a run killed at any moment and started again with the
-  same arguments ends with bit-identical weights (on the CPU).
+  same arguments ends with bit-identical weights (on the CPU);
+- an existing checkpoint is never lost to a new run: ``resume=False`` over it is refused unless
+  ``overwrite=True``, and then the new run checkpoints beside it and replaces it only when it finishes.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from ..atomic import write_text_atomic
 from ..backbone import Backbone
 from ..errors import ConfigError
 from ..progress import progress_bar
+from ..torch_files import DAMAGED, load_weights, read_failure
 from .checkpoints import METADATA_KEY, checkpoint_object, detect_format, save_checkpoint_object, save_mapper
 
 POSTFIX_EVERY = 50
@@ -37,6 +41,9 @@ POSTFIX_EVERY = 50
 
 StepCallback = Callable[[int, float], None]
 """Called after every step with (steps done, that step's loss)."""
+
+START_OVER = "pass resume=False, overwrite=True to train anew and replace it once the new run finishes"
+"""The way to start over on an existing checkpoint, as error messages say it."""
 
 
 def check_positive_number(name: str, value: Any) -> float:
@@ -209,39 +216,62 @@ def _set_rng_state(state: dict, device: torch.device, generators: dict[str, torc
         torch.cuda.set_rng_state(state["cuda"], devices[0])
 
 
+def new_run_path(path: Path) -> Path:
+    """Where a run that replaces the finished or interrupted run at ``path`` checkpoints until it finishes."""
+    return path.with_name(f".{path.name}.new-run.tmp")
+
+
 def _remove_stale_temp_files(path: Path) -> None:
-    """Temp files of checkpoint writes that a kill interrupted (``atomic_path`` names them .<name>.*.tmp)."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
+    """Temp files that a kill left: checkpoint writes (``atomic_path`` names them .<name>.*.tmp) and the
+    checkpoint of an unfinished replacing run (``new_run_path``) with its own writes."""
+    for written in (path, new_run_path(path)):
+        for stale in written.parent.glob(f".{written.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+    new_run_path(path).unlink(missing_ok=True)
 
 
 def _load_checkpoint(path: Path, method: str, backbone: Backbone) -> tuple[dict, dict]:
     """(raw checkpoint, our metadata) of a training checkpoint of ``method`` on ``backbone``, or an error."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        raw = load_weights(path)
     except Exception as error:  # noqa: BLE001 - a foreign or corrupt file surfaces as many error types
-        raise ConfigError(f"cannot read training checkpoint {path} ({type(error).__name__}: {error}): delete it "
-                          "to start over, or pass another checkpoint path") from None
+        failure = read_failure(path, error)
+        if failure.kind == DAMAGED:
+            raise ConfigError(f"training checkpoint {path} {failure.reason}: its run cannot be resumed; "
+                              f"{START_OVER}, or pass another checkpoint path") from None
+        raise ConfigError(f"{path} is not a training checkpoint written by indirect_core: it {failure.reason}. "
+                          f"Pass another checkpoint path, or {START_OVER}") from None
     meta = raw.get(METADATA_KEY) if isinstance(raw, dict) else None
     if not isinstance(meta, dict) or "resume" not in meta:
         raise ConfigError(f"{path} is not a training checkpoint written by indirect_core (it has no resume "
-                          "state): pass another checkpoint path, or delete the file to start over")
+                          f"state): pass another checkpoint path, or {START_OVER}")
     if meta.get("method") != method:
         raise ConfigError(f"training checkpoint {path} is a {meta.get('method')} run, not {method}: pass "
-                          "another checkpoint path or output_dir")
+                          f"another checkpoint path or output_dir, or {START_OVER}")
     saved_backbone = meta.get("backbone", {}).get("sha256")
     if saved_backbone != backbone.weights_sha256:
         raise ConfigError(f"training checkpoint {path} was trained on backbone {meta['backbone'].get('name')} "
-                          f"(sha256 {str(saved_backbone)[:12]}…), not {backbone.name}: use that backbone, or "
-                          "another checkpoint path to start over")
+                          f"(sha256 {str(saved_backbone)[:12]}…), not {backbone.name}: use that backbone, pass "
+                          f"another checkpoint path, or {START_OVER}")
     return raw, meta
 
 
-def check_resumable(checkpoint_path: str | Path | None, resume: bool, method: str, backbone: Backbone) -> None:
+def check_resumable(checkpoint_path: str | Path | None, resume: bool, method: str, backbone: Backbone,
+                    overwrite: bool = False) -> None:
     """Before any expensive preparation: an existing checkpoint that would be resumed must be a training
-    checkpoint of this method and backbone (its other settings are compared when training starts)."""
+    checkpoint of this method and backbone (its other settings are compared when training starts), and one
+    that would not be resumed is replaced only with ``overwrite=True``."""
     if checkpoint_path is not None and resume and Path(checkpoint_path).is_file():
         _load_checkpoint(Path(checkpoint_path), method, backbone)
+    _check_overwrite(checkpoint_path, resume, overwrite)
+
+
+def _check_overwrite(checkpoint_path: str | Path | None, resume: bool, overwrite: bool) -> None:
+    """A new run (``resume=False``) over an existing checkpoint needs ``overwrite=True``."""
+    if checkpoint_path is not None and not resume and not overwrite and Path(checkpoint_path).is_file():
+        raise ConfigError(f"training checkpoint {checkpoint_path} exists and resume=False would start a new run "
+                          "over it: pass overwrite=True to replace it once the new run finishes (it stays as it "
+                          "is if that run fails), resume=True to continue it, or another checkpoint path")
 
 
 def _read_resume_state(path: Path, plan: TrainingPlan, backbone: Backbone) -> dict:
@@ -252,15 +282,17 @@ def _read_resume_state(path: Path, plan: TrainingPlan, backbone: Backbone) -> di
     if differ:
         shown = ", ".join(f"{k}={saved.get(k)!r} (now {current.get(k)!r})" for k in differ[:6])
         raise ConfigError(f"training checkpoint {path} was made with other settings: {shown}. Resume with the "
-                          "same settings, or pass another checkpoint path / delete the file to start over")
+                          f"same settings, pass another checkpoint path, or {START_OVER}")
     return {"raw": raw, "meta": meta}
 
 
 def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | Path | None = None,
                  checkpoint_every: int = 500, resume: bool = True, progress: bool = True,
-                 callback: StepCallback | None = None) -> TrainingResult:
-    """Train ``plan.mapper`` for ``plan.steps`` steps (continuing a checkpoint of the same run when there is one)."""
+                 callback: StepCallback | None = None, overwrite: bool = False) -> TrainingResult:
+    """Train ``plan.mapper`` for ``plan.steps`` steps (continuing a checkpoint of the same run when there is one;
+    with ``resume=False, overwrite=True`` replacing it only once the new run has finished)."""
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1)
+    _check_overwrite(checkpoint_path, resume, overwrite)
     device = backbone.device
     amp = device.type == "cuda"
     mapper = plan.mapper.to(device)
@@ -276,6 +308,8 @@ def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | 
         torch.manual_seed(plan.seed)  # dropout draws from torch's global generator, forked above
         if path is not None:
             _remove_stale_temp_files(path)
+        replacing = path is not None and path.is_file() and not resume
+        target = new_run_path(path) if replacing else path  # where this run's checkpoints go
         if path is not None and path.is_file() and resume:
             state = _read_resume_state(path, plan, backbone)
             meta, resume_state = state["meta"], state["meta"]["resume"]
@@ -294,12 +328,12 @@ def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | 
                                    "scaler": scaler.state_dict() if amp else None,
                                    "rng": _rng_state(device, plan.generators)}}
             epoch = step if plan.method == "lincir" else step // order.steps_per_epoch
-            save_checkpoint_object(checkpoint_object(mapper, metadata, epoch=epoch), path)
+            save_checkpoint_object(checkpoint_object(mapper, metadata, epoch=epoch), target)
 
         began = time.perf_counter()
         bar = progress_bar(total=plan.steps, initial=start, desc=f"training {plan.method}", unit="step",
                            disable=not progress)
-        with bar:
+        with bar, _replace_on_success(target, path if replacing else None):
             mapper.train()
             for step in range(start, plan.steps):
                 indices = order.batch(step)
@@ -328,6 +362,20 @@ def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | 
     return TrainingResult(method=plan.method, mapper=mapper, loss_curve=losses, steps=plan.steps,
                           resumed_from=start, seconds=seconds, settings=_plain(plan.settings), backbone=identity,
                           checkpoint=path)
+
+
+@contextlib.contextmanager
+def _replace_on_success(new: Path | None, old: Path | None) -> Iterator[None]:
+    """With ``old`` given: on success move the finished run's checkpoint ``new`` onto ``old`` (one rename), on
+    failure delete it, so ``old`` is only ever replaced by a finished run."""
+    try:
+        yield
+    except BaseException:
+        if old is not None and new is not None:
+            new.unlink(missing_ok=True)
+        raise
+    if old is not None and new is not None:
+        os.replace(new, old)
 
 
 def adamw_groups(mapper: nn.Module, weight_decay: float, exempt: Callable[[str, torch.Tensor], bool]

@@ -1,8 +1,9 @@
 """CIRCO (Baldrati et al., ICCV 2023): composed retrieval with several ground truths on COCO 2017 unlabeled images.
 
 A val record holds ``reference_img_id``, ``relative_caption``, ``shared_concept``, ``target_img_id`` and
-``gt_img_ids`` (up to 23 ground truths, the target first); a test record lacks the last two (scored by the
-CIRCO server). The gallery is every image of ``COCO2017_unlabeled/annotations/image_info_unlabeled2017.json``
+``gt_img_ids`` (up to 23 ground truths); a test record lacks the last two (scored by the CIRCO server). A query's
+``targets`` are its ``target_img_id`` first, then the other ground truths in file order: mAP@K counts them all,
+Recall@K the first only, as CIRCO's evaluation does (the released val file lists the target first anyway). The gallery is every image of ``COCO2017_unlabeled/annotations/image_info_unlabeled2017.json``
 (123,403 images), in that file's order, for both splits, so one feature cache serves val and test. The
 reference is not removed from the ranking (SEARLE's and LinCIR's CIRCO code do not remove it).
 
@@ -75,8 +76,9 @@ def load_circo(root: str | Path | None = None, split: str = "val", layout: str =
             target = str(field(record, "target_img_id", annotations, i, missing))
             if target not in truths:
                 raise missing(f"entry {i} of {annotations}: target_img_id {target} is not among its gt_img_ids")
+            ordered = [target] + [t for t in truths if t != target]  # Recall@K scores the first
             targets.append(tuple(index_of(positions, t, annotations, i, "ground-truth", listing, missing)
-                                 for t in truths))
+                                 for t in ordered))
         else:
             targets.append(())
     images = Dataset(name=f"{CIRCO}-unlabeled2017", root=root_path, image_paths=tuple(paths),
