@@ -22,6 +22,7 @@ from .backbone import Backbone, default_cache_dir
 from .datasets import Dataset
 from .errors import ConfigError, DatasetError
 from .progress import progress_bar
+from .torch_files import error_summary
 from .ray_engine import check_executor, compute_shards as compute_shards_on_ray
 
 CACHE_FORMAT = 1
@@ -166,8 +167,8 @@ def _read_shard(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001
         path.unlink(missing_ok=True)
-        raise DatasetError(f"cache shard {path} was unreadable ({error}) and has been removed: run again to "
-                           "recompute it") from None
+        raise DatasetError(f"cache shard {path} was unreadable ({error_summary(error)}) and has been removed: run "
+                           "again to recompute it") from None
 
 
 def _remove_stale_shards(folder: Path, current: set[str]) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from .atomic import atomic_path
 from .errors import ConfigError, DatasetError
+from .torch_files import load_weights, read_failure
 from .models import MODELS, InDiReCT, InDiReCTLBFGS, model_key
 
 FORMAT = 2
@@ -42,9 +43,10 @@ def load_projection(path: str | Path, backbone: Any) -> tuple[InDiReCT | InDiReC
         raise DatasetError(f"projection file {path} does not exist: run notebooks/02_fit_indirect.ipynb "
                            "(or save_projection) to create it")
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        record = load_weights(path)
     except Exception as error:  # noqa: BLE001 - any unreadable file means the same to the user
-        raise DatasetError(f"projection file {path} is unreadable ({error}): fit it again") from None
+        raise DatasetError(f"projection file {path} {read_failure(path, error).reason}: fit it again with "
+                           "notebooks/02_fit_indirect.ipynb (or save_projection)") from None
     if backbone is not None and not isinstance(backbone, dict):
         backbone = backbone.identity()
     if backbone is not None and record["backbone"].get("sha256") != backbone.get("sha256"):

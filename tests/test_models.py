@@ -291,3 +291,18 @@ def test_a_projection_refuses_features_of_another_backbone(tiny_backbone, tmp_pa
     foreign = ImageFeatures(features, np.arange(4), {}, tmp_path, other, {"name": "x"})
     with pytest.raises(ic.ConfigError, match="come from backbone ViT-B/16"):
         loaded.transform(foreign)
+
+
+def test_a_damaged_projection_file_says_so_and_never_advises_unsafe_loading(tiny_backbone, tmp_path):
+    texts = tiny_backbone.encode_texts(["a red shape", "a blue shape"])
+    path = ic.projections.save_projection(ic.InDiReCTLBFGS(n_components=2).fit(texts), tmp_path / "p.pt",
+                                          ["a", "b"], tiny_backbone.identity())
+    whole = path.read_bytes()
+    for name, content, reason in (("empty.pt", b"", "is empty"), ("cut.pt", whole[: len(whole) // 2], "damaged"),
+                                  ("noise.pt", bytes(range(256)) * 4, "damaged")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ic.DatasetError) as caught:
+            ic.projections.load_projection(tmp_path / name, backbone=tiny_backbone)
+        message = str(caught.value)
+        assert f"projection file {tmp_path / name} " in message and reason in message and "fit it again" in message
+        assert "weights_only" not in message

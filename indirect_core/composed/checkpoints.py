@@ -94,8 +94,8 @@ def read_checkpoint(path: str | Path, weights_only: bool = True) -> MapperCheckp
     except Exception as error:  # noqa: BLE001 - a foreign or corrupt file surfaces as many error types
         failure = read_failure(path, error)
         fix = {DAMAGED: "copy or download it again (a mapper trained here: train it again, e.g. with notebook 06)",
-               OBJECTS: "pass a file that holds the network's weights alone, or, only if you trust whoever "
-                        "made this one (loading its objects can run code), pass weights_only=False"}
+               OBJECTS: "pass a file that holds the network's weights alone (its state dict, saved with "
+                        "torch.save by the code that trained it)"}
         raise ConfigError(f"mapper checkpoint {path} {failure.reason}: "
                           f"{fix.get(failure.kind, 'pass a Pic2Word or LinCIR/SEARLE checkpoint file')}") from None
     method, state = detect_format(raw, f"mapper checkpoint {path}")
