@@ -217,6 +217,28 @@ def test_pic2word_resumes_its_schedule_and_optimiser_exactly(tiny_backbone, tmp_
     assert not (tmp_path / "never-used").exists()  # refused before the text targets were computed
 
 
+def test_resuming_on_another_thread_count_says_the_weights_will_differ(tiny_backbone, tmp_path):
+    features = planted_features(96)
+    options = dict(steps=6, batch_size=32, warmup_steps=2, seed=1, checkpoint_every=3, progress=False)
+
+    def crash(step, loss):
+        if step == 4:
+            raise Crash
+
+    checkpoint = tmp_path / "p2w.pt"
+    threads = torch.get_num_threads()
+    with pytest.raises(Crash):
+        ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, callback=crash, **options)
+    assert torch.load(checkpoint, weights_only=True)["indirect_core"]["threads"] == threads
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.warns(UserWarning, match=rf"written on {threads} thread\(s\), this run computes on "
+                                             rf"{threads + 1}.*torch.set_num_threads\({threads}\)"):
+            ic.composed.train_pic2word(tiny_backbone, features, checkpoint_path=checkpoint, **options)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_a_new_run_replaces_a_finished_checkpoint_only_when_it_finishes(tiny_backbone, tmp_path):
     features = planted_features(160)
     options = dict(steps=12, batch_size=32, warmup_steps=4, checkpoint_every=5, progress=False)

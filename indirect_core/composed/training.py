@@ -21,6 +21,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -286,6 +287,16 @@ def _read_resume_state(path: Path, plan: TrainingPlan, backbone: Backbone) -> di
     return {"raw": raw, "meta": meta}
 
 
+def _warn_on_other_threads(path: Path, saved: int | None) -> None:
+    """Resuming is bit-identical to an uninterrupted run only at the thread count the run began with."""
+    now = torch.get_num_threads()
+    if saved is not None and saved != now:
+        warnings.warn(f"training checkpoint {path} was written on {saved} thread(s), this run computes on {now}: "
+                      "the resumed run differs from an uninterrupted one in the last bits; resume with "
+                      f"torch.set_num_threads({saved}) (or OMP_NUM_THREADS={saved}) for identical weights",
+                      stacklevel=3)
+
+
 def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | Path | None = None,
                  checkpoint_every: int = 500, resume: bool = True, progress: bool = True,
                  callback: StepCallback | None = None, overwrite: bool = False) -> TrainingResult:
@@ -320,9 +331,11 @@ def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | 
                 scaler.load_state_dict(resume_state["scaler"])
             _set_rng_state(resume_state["rng"], device, plan.generators)
             start, losses = int(meta["step"]), [float(x) for x in meta["loss_curve"]]
+            _warn_on_other_threads(path, meta.get("threads"))
 
         def save(step: int) -> None:
             metadata = {"backbone": identity, "settings": _plain(plan.settings), "step": step,
+                        "threads": torch.get_num_threads(),
                         "steps": plan.steps, "complete": step == plan.steps, "loss_curve": list(losses),
                         "resume": {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                    "scaler": scaler.state_dict() if amp else None,
