@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import ConfigError, IndirectError
 from .experiment import DEFAULT_MODELS
 from . import space_cli
-from .ray_engine import EXECUTORS
+from .engines import available_engines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--data-dir", default="data")
     batch.add_argument("--cache-dir", default=None)
     batch.add_argument("--figures-dir", default="figures")
-    batch.add_argument("--executor", default="local", choices=list(EXECUTORS),
+    batch.add_argument("--executor", default="local", choices=list(available_engines()),
                        help="where notebooks run: local processes (default) or Ray tasks (docs/CLUSTER.md)")
     batch.add_argument("--address", default=None,
                        help="with --executor ray: the Ray cluster's head, host:port (default: $RAY_ADDRESS, else "

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import sys
 import time
 import traceback
@@ -28,7 +27,7 @@ from .study import INDIRECT_KEYS
 from .naming import slug
 from .notebook_execution import execute_notebook, render_html
 from .progress import PROGRESS_ENV
-from .ray_engine import RayJobPool, check_engine, check_executor, cluster_summary
+from .engines import check_engine_name, get_engine
 from .composed.plan import check_section as check_composed, composed_jobs
 from .notions import PROMPT_WORDS
 from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_choice, check_dataset, check_dict,
@@ -118,7 +117,7 @@ def load_plan(path: str | Path) -> dict:
     plan["batch_size"] = check_positive_int("batch_size", plan.get("batch_size", 64))
     plan["num_workers"] = check_positive_int("num_workers", plan.get("num_workers", 1), minimum=0)
     plan["device"] = plan.get("device", "cpu")
-    plan["executor"] = check_executor(plan.get("executor", "local"))  # where the cache notebooks' shards run
+    plan["executor"] = check_engine_name(plan.get("executor", "local"))  # where the cache notebooks' shards run
     plan["on_error"] = check_choice("on_error", plan.get("on_error", "raise"), ["raise", "skip"])
     plan["prompt_words"] = check_choice("prompt_words", plan.get("prompt_words", "all"), PROMPT_WORDS)
     plan["threads"] = check_threads(plan.get("threads", DEFAULT_THREADS))
@@ -329,7 +328,7 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
              address: str | None = None) -> list[JobResult]:
     """Execute jobs respecting dependencies, up to ``n_jobs`` at once, skipping earlier successes.
 
-    ``executor="ray"`` runs each job as a Ray task (on the cluster at ``address``, see ``ray_engine.connect``).
+    ``executor="ray"`` runs each job as a Ray task (on the cluster at ``address``, see ``engines.ray.connect``).
     """
     run_dir = Path(run_dir).resolve()
     results: dict[str, JobResult] = {}
@@ -340,7 +339,7 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
             pending.pop(job.id)
             log(f"[skip] {job.id} (succeeded earlier)")
     started = time.time()
-    with _job_pool(executor, n_jobs, address) as pool:
+    with get_engine(executor, address).job_pool(n_jobs) as pool:
         running: dict[futures.Future, Job] = {}
         while pending or running:
             for job_id, job in list(pending.items()):
@@ -351,7 +350,7 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
                     log(f"[blocked] {job_id}")
                 elif all(s in ("succeeded", "skipped") for s in states) and len(running) < max(1, n_jobs):
                     running[pool.submit(execute_job, job, str(notebooks_dir), str(run_dir),
-                                        str(Path(data_dir or "data").resolve()))] = job
+                                        str(Path(data_dir or "data").resolve()), resources=job_resources(job))] = job
                     pending.pop(job_id)
                     log(f"[start] {job_id}  " + _job_progress(results, len(jobs), running.values(), started))
             if not running:
@@ -361,7 +360,10 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
             done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 job = running.pop(future)
-                status = future.result()
+                try:
+                    status = future.result()
+                except Exception as error:  # noqa: BLE001 - a lost worker or node is this job's failure only
+                    status = _unfinished_job(job, error)
                 results[job.id] = JobResult(job, status["state"], status.get("seconds", 0.0),
                                             status.get("error", {}))
                 message = f"[{status['state']}] {job.id} ({status.get('seconds', 0):.0f} s)"
@@ -373,11 +375,34 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
     return [results[job.id] for job in jobs]
 
 
-def _job_pool(executor: str, n_jobs: int, address: str | None) -> Any:
-    """Where jobs run: a local pool of spawned processes, or Ray tasks (``ray_engine.RayJobPool``)."""
-    if check_engine(executor, address) == "ray":
-        return RayJobPool(address)
-    return futures.ProcessPoolExecutor(max_workers=max(1, n_jobs), mp_context=multiprocessing.get_context("spawn"))
+def _unfinished_job(job: Job, error: BaseException) -> dict:
+    """The status record of a job that ended without one (its worker process or node was lost, or the engine
+    could not run it): failed, saying why; a rerun tries it again."""
+    return {"job": job.id, "notebook": job.notebook, "params_hash": job.params_hash, "state": "failed",
+            "seconds": 0.0, "error": {"ename": type(error).__name__,
+                                      "evalue": f"the job ended without a status, its worker lost or never started "
+                                                f"({error}); run the plan again to retry it"}}
+
+
+GPU_SHARE = 0.25
+"""GPUs of a notebook job that mostly embeds prompts on a CUDA device (fit, evaluate): four share a GPU."""
+WHOLE_GPU_JOBS = ("cache", "attribution", "train_mapper")
+"""Kinds of notebook job that take a whole GPU on a CUDA device."""
+
+
+def job_resources(job: Job) -> dict:
+    """What a job reserves on an engine that schedules by resources (Ray), by kind: its pinned thread count in
+    CPUs (the evaluation at least one per worker process when its ``n_jobs`` is a number; a cache job whose
+    shards are tasks of their own only coordinates and reserves none), and on a CUDA device a whole GPU for
+    the image-heavy kinds (:data:`WHOLE_GPU_JOBS`) or a share for the others."""
+    parameters = job.parameters
+    if job.kind == "cache" and parameters.get("executor", "local") != "local":
+        return {"num_cpus": 0}
+    n_jobs = parameters.get("n_jobs")
+    workers = n_jobs if job.kind == "evaluate" and isinstance(n_jobs, int) else 1
+    cuda = str(parameters.get("device", "cpu")).startswith("cuda")
+    gpus = (1 if job.kind in WHOLE_GPU_JOBS else GPU_SHARE) if cuda else 0
+    return {"num_cpus": max(workers, job.threads), "num_gpus": gpus}
 
 
 def _job_progress(results: dict[str, JobResult], total: int, running: Any, started: float) -> str:
@@ -402,7 +427,7 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
     from .run_index import used_random_weights, write_index
 
     plan = load_plan(plan_path)
-    check_engine(executor, address)  # before anything is written: Ray missing, or its cluster unreachable
+    engine = get_engine(executor, address)  # before anything is written: Ray missing, or its cluster unreachable
     run_dir = Path(run_dir or Path("runs") / plan["name"]).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "plan.json", plan)
@@ -411,8 +436,8 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
     for dataset, settings in plan["datasets"].items():
         if settings.get("generate"):  # e.g. the example collection of plans/my-photos.yaml, written once
             log(f"{dataset}: {settings['generate']} in {_generate(settings, data_dir)}")
-    if executor == "ray":
-        log(f"engine: {cluster_summary()}")
+    if engine.parallel:
+        log(f"engine: {engine.describe()}")
     results = run_jobs(jobs, run_dir, n_jobs=n_jobs, data_dir=data_dir, log=log, executor=executor, address=address)
     index = write_index(run_dir, plan, results, figures_dir=Path(figures_dir) if figures_dir else None)
     failed = [r for r in results if r.state in ("failed", "blocked")]

@@ -11,22 +11,25 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .atomic import atomic_path, write_json_atomic
 from .backbone import Backbone, default_cache_dir
 from .datasets import Dataset
-from .errors import ConfigError, DatasetError
+from .errors import BackboneError, ConfigError, DatasetError
 from .progress import progress_bar
 from .torch_files import error_summary
-from .ray_engine import check_executor, compute_shards as compute_shards_on_ray
+from .engines import Engine, TaskFailed, check_engine_name, get_engine
 
 CACHE_FORMAT = 1
 DEFAULT_SHARD_SIZE = 512
+SHARD_RETRIES = 3
+"""Times a parallel engine (Ray) re-runs a shard task whose worker died (a crashed process, a lost node)."""
+THREADS_PER_SHARD = 1
+"""CPU threads (and Ray CPUs) of one shard task of a parallel engine: one task per core, each on its own."""
 
 
 @dataclass
@@ -80,7 +83,7 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
         raise ConfigError(f"shard_size={shard_size!r} must be a positive integer")
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error={on_error!r} is not allowed: use 'raise' or 'skip'")
-    check_executor(executor)
+    check_engine_name(executor)
     folder = cache_folder(backbone, dataset, cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     relative = dataset.file_list()
@@ -93,9 +96,9 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
         done = len(relative) - sum(len(shards[n]) for n in missing)
         bar = progress_bar(total=len(relative), initial=done, unit="img", disable=not progress,
                    desc=f"caching {dataset.name} with {backbone.name}")
-        compute = compute_shards_on_ray if executor == "ray" else _compute_shards
         with bar:
-            compute(backbone, dataset, folder, shards, names, missing, batch_size, num_workers, on_error, bar)
+            _fill_shards(get_engine(executor), backbone, dataset, folder, shards, names, missing, batch_size,
+                         num_workers, on_error, bar.update)
 
     features, kept, skipped = [], [], {}
     for number, name in enumerate(names):
@@ -115,9 +118,100 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
     return result
 
 
-def _compute_shards(backbone: Backbone, dataset: Dataset, folder: Path, shards: list[range], names: list[str],
-                    missing: list[int], batch_size: int, num_workers: int, on_error: str, bar: tqdm) -> None:
-    """Run the missing shards through one DataLoader whose batches stay inside a shard; save each when full."""
+def _fill_shards(engine: Engine, backbone: Backbone, dataset: Dataset, folder: Path, shards: list[range],
+                 names: list[str], missing: list[int], batch_size: int, num_workers: int, on_error: str,
+                 progress: Callable[[int], Any]) -> None:
+    """Compute the ``missing`` shards on ``engine``: in-process all through one DataLoader; on a parallel engine
+    (Ray) one task per shard, each loading the same backbone (checked by sha256) and writing the same atomic
+    shard file. The first project error of a task is raised as it is locally."""
+    if not engine.parallel:
+        tasks = [(backbone, dataset, folder, shards, names, missing, batch_size, num_workers, on_error)]
+        resources = None
+    else:
+        recipe = backbone_recipe(backbone)
+        tasks = [(recipe, _shard_dataset(dataset, shards[number]), Path(folder).resolve(), [range(len(shards[number]))],
+                  [names[number]], [0], batch_size, num_workers, on_error, THREADS_PER_SHARD) for number in missing]
+        resources = {"num_gpus": 1, "num_cpus": 1} if backbone.device.type == "cuda" else {"num_cpus": THREADS_PER_SHARD}
+    try:
+        for _ in engine.map(_compute_shards, tasks, resources=resources, retries=SHARD_RETRIES, progress=progress):
+            pass
+    except TaskFailed as failure:
+        number = missing[failure.number] if engine.parallel else missing[0]
+        if failure.lost:
+            raise DatasetError(f"caching shard {number} of {dataset.name} on {engine.name} lost its worker "
+                               f"{SHARD_RETRIES + 1} times ({failure.detail}); finished shards are kept: run again "
+                               "to resume") from None
+        raise DatasetError(f"caching shard {number} of {dataset.name} on {engine.name} failed: {failure.detail}") \
+            from None
+
+
+def backbone_recipe(backbone: Backbone) -> dict:
+    """What a worker needs to load the same backbone: its weights file, name, sha256 and device type."""
+    return {"path": str(Path(backbone.weights_path).resolve()), "name": backbone.name,
+            "sha256": backbone.weights_sha256, "device": backbone.device.type}
+
+
+_WORKER_BACKBONES: dict[tuple[str, str, str], Backbone] = {}  # per worker process: the backbone of its tasks
+
+
+def worker_backbone(recipe: dict) -> Backbone:
+    """The backbone of ``recipe``, loaded once per worker process and checked to have the driver's sha256.
+
+    The weights file is read at the driver's path (a shared folder); where it is missing, a CLIP name or a
+    random architecture is loaded the ordinary way on this node. Either way the hash must match.
+    """
+    import socket
+    import warnings
+
+    import clip
+
+    from .backbone import RANDOM_ARCHITECTURES, load_backbone
+
+    key = (recipe["path"], recipe["sha256"], recipe["device"])
+    if key in _WORKER_BACKBONES:
+        return _WORKER_BACKBONES[key]
+    path = Path(recipe["path"])
+    if path.is_file():
+        spec = str(path)
+    elif recipe["name"] in RANDOM_ARCHITECTURES or recipe["name"] in clip.available_models():
+        spec = recipe["name"]
+    else:
+        raise BackboneError(f"backbone weights {path} are not visible on node {socket.gethostname()}: put them on a "
+                            "path every node sees (docs/CLUSTER.md)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        backbone = load_backbone(spec, device=recipe["device"])
+    if backbone.weights_sha256 != recipe["sha256"]:
+        raise BackboneError(f"node {socket.gethostname()} loaded backbone {spec} with sha256 "
+                            f"{backbone.weights_sha256[:16]}..., not the driver's {recipe['sha256'][:16]}...: give "
+                            "every node the same weights file (a shared path, see docs/CLUSTER.md)")
+    _WORKER_BACKBONES.clear()  # one model per worker process
+    _WORKER_BACKBONES[key] = backbone
+    return backbone
+
+
+def _shard_dataset(dataset: Dataset, shard: range) -> Dataset:
+    """One shard's images as a small dataset with absolute paths, so a worker anywhere finds them and names
+    them (relative to the same root) exactly as the driver does."""
+    import pandas as pd
+
+    return Dataset(name=dataset.name, root=Path(dataset.root).absolute(),
+                   image_paths=tuple(Path(dataset.image_paths[i]).absolute() for i in shard),
+                   labels=pd.DataFrame(index=range(len(shard))))
+
+
+def _compute_shards(backbone: Backbone | dict, dataset: Dataset, folder: Path, shards: list[range], names: list[str],
+                    missing: list[int], batch_size: int, num_workers: int, on_error: str, threads: int | None = None,
+                    progress: Callable[[int], Any] | None = None) -> int:
+    """Run the missing shards through one DataLoader whose batches stay inside a shard; save each when full.
+
+    ``backbone`` may be a recipe (a worker loads it, see :func:`worker_backbone`); ``threads`` pins torch's
+    thread count (a worker's task); ``progress`` is called with each batch's size. Returns the images done.
+    """
+    if isinstance(backbone, dict):
+        backbone = worker_backbone(backbone)
+    if threads is not None:
+        torch.set_num_threads(threads)
     batches, owner = [], []
     for number in missing:
         shard = shards[number]
@@ -136,7 +230,8 @@ def _compute_shards(backbone: Backbone, dataset: Dataset, folder: Path, shards: 
         part["kept"].extend(int(i) - shards[number].start for i in good)
         part["skipped"].update({relative[i]: reason for i, reason in failures.items()})
         remaining[number] -= len(batch)
-        bar.update(len(batch))
+        if progress is not None:
+            progress(len(batch))
         if remaining[number] == 0:
             shard = pending.pop(number)
             with atomic_path(folder / names[number]) as tmp:
@@ -144,6 +239,7 @@ def _compute_shards(backbone: Backbone, dataset: Dataset, folder: Path, shards: 
                             "features": torch.cat(shard["features"]) if shard["features"]
                             else torch.empty(0, backbone.embed_dim),
                             "kept": shard["kept"], "skipped": shard["skipped"]}, tmp)
+    return sum(len(shards[number]) for number in missing)
 
 
 def _shard_key(dataset: Dataset, shard: range) -> str:

@@ -26,7 +26,7 @@ import yaml
 
 import indirect_core as ic
 from indirect_core import backbone as bbmod
-from indirect_core import batch, ray_engine
+from indirect_core import batch, cache, engines
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY_BIN = Path(sys.executable).with_name("ray")
@@ -154,7 +154,7 @@ def test_sigkilled_worker_is_retried_and_features_are_identical(local_ray, tiny_
     runner.start()
     victim, deadline = None, time.time() + 120
     while victim is None and runner.is_alive() and time.time() < deadline:
-        victim = next(iter(_processes_with("ray::_cache_shard")), None)
+        victim = next(iter(_processes_with("ray::_compute_shards")), None)
         time.sleep(0.01)
     assert victim is not None, "no shard task was seen running"
     os.kill(victim, signal.SIGKILL)
@@ -169,34 +169,40 @@ def test_sigkilled_worker_is_retried_and_features_are_identical(local_ray, tiny_
             ).abs().max() <= 1e-6
 
 
-def _die(job: batch.Job) -> dict:
+def _die(job: batch.Job, *args) -> dict:
     os.kill(os.getpid(), signal.SIGKILL)
     return {}
 
 
-def test_a_job_whose_worker_dies_fails_alone(local_ray, tmp_path):
+def test_a_job_whose_worker_dies_fails_alone(local_ray, tmp_path, monkeypatch):
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
     job = batch.Job("demo/03_evaluate", batch.NOTEBOOKS["evaluate"], {"device": "cpu"})
-    with ray_engine.RayJobPool() as pool:
-        status = pool.submit(_die, job).result(timeout=120)
-    assert status["state"] == "failed" and status["job"] == "demo/03_evaluate"
-    assert "the job lost the Ray worker running this notebook" in status["error"]["evalue"]
+    with engines.get_engine("ray").job_pool(1) as pool:
+        future = pool.submit(_die, job, resources=batch.job_resources(job))
+        with pytest.raises(ray.exceptions.RayError):  # lost after the job's retry
+            future.result(timeout=120)
+    monkeypatch.setattr(batch, "execute_job", _die)  # the runner's view: that job failed, the next one ran
+    other = batch.Job("demo/02_fit-shape", batch.NOTEBOOKS["fit"], {"device": "cpu"})
+    lines: list[str] = []
+    results = batch.run_jobs([job, other], tmp_path, executor="ray", log=lines.append)
+    assert [r.state for r in results] == ["failed", "failed"]
+    assert "worker lost or never started" in results[0].error["evalue"]
+    assert sum(line.startswith("[failed]") for line in lines) == 2
 
 
 def test_resources_per_job_kind(tmp_path):
     plan = batch.load_plan(_smoke_plan(tmp_path))
-    by_kind = {job.id.rsplit("/", 1)[1].split("-")[0]: ray_engine.job_resources(job)
+    by_kind = {job.id.rsplit("/", 1)[1].split("-")[0]: batch.job_resources(job)
                for job in batch.plan_jobs({**plan, "device": "cuda"}, tmp_path)}
     assert by_kind == {"01_cache": {"num_cpus": 1, "num_gpus": 1}, "02_fit": {"num_cpus": 1, "num_gpus": 0.25},
                        "03_evaluate": {"num_cpus": 1, "num_gpus": 0.25},
                        "04_attribution": {"num_cpus": 1, "num_gpus": 1}}
     jobs = batch.plan_jobs({**plan, "executor": "ray", "evaluation": {"n_jobs": 3}}, tmp_path)
-    assert jobs[0].parameters["executor"] == "ray" and ray_engine.job_resources(jobs[0]) == {"num_cpus": 0}
-    assert ray_engine.job_resources(jobs[-2]) == {"num_cpus": 3, "num_gpus": 0}
+    assert jobs[0].parameters["executor"] == "ray" and batch.job_resources(jobs[0]) == {"num_cpus": 0}
+    assert batch.job_resources(jobs[-2]) == {"num_cpus": 3, "num_gpus": 0}
     assert "executor" not in batch.plan_jobs(plan, tmp_path)[0].parameters  # local plans keep their hashes
-    assert ray_engine.shard_resources("cuda") == {"num_gpus": 1, "num_cpus": 1}
     training = batch.Job("x/06_train-lincir", batch.NOTEBOOKS["train_mapper"], {"device": "cuda"})
-    assert ray_engine.job_resources(training) == {"num_cpus": 1, "num_gpus": 1}
+    assert batch.job_resources(training) == {"num_cpus": 1, "num_gpus": 1}
 
 
 def test_threads_are_pinned_per_job_kind_and_decide_the_job_hash(tmp_path):
@@ -204,7 +210,7 @@ def test_threads_are_pinned_per_job_kind_and_decide_the_job_hash(tmp_path):
     jobs = {job.kind: job for job in batch.plan_jobs(plan, tmp_path)}
     assert {kind: job.threads for kind, job in jobs.items()} == {"cache": 1, "fit": 1, "evaluate": 1,
                                                                 "attribution": 3}
-    assert ray_engine.job_resources(jobs["attribution"]) == {"num_cpus": 3, "num_gpus": 0}
+    assert batch.job_resources(jobs["attribution"]) == {"num_cpus": 3, "num_gpus": 0}
     again = batch.plan_jobs(batch.load_plan(_smoke_plan(tmp_path, threads=2)), tmp_path)
     assert {job.threads for job in again} == {2}
     assert again[0].params_hash != jobs["cache"].params_hash  # another thread count is another result
@@ -242,7 +248,7 @@ def test_bad_engine_choices_name_the_fix(tiny_backbone, small_shapes, tmp_path, 
     with pytest.raises(ic.ConfigError, match="executor='spark'"):
         batch.load_plan(bad)
     with pytest.raises(ic.ConfigError, match="only used with executor='ray'"):
-        ray_engine.check_engine("local", "10.0.0.5:6379")
+        engines.get_engine("local", "10.0.0.5:6379")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     with pytest.raises(ic.ConfigError, match=r"pip install -e \.\[scale\]"):
         ic.image_features(tiny_backbone, small_shapes, cache_dir=tmp_path, executor="ray", progress=False)
