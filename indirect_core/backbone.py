@@ -25,7 +25,8 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     import clip
 
 from .atomic import atomic_path
-from .errors import BackboneError, ConfigError, DatasetError
+from .errors import BackboneError, ConfigError, DatasetError, UnreadableImageError
+from .images import read_rgb
 from .naming import slug
 from .progress import progress_bar
 from .random_weights import RANDOM_WEIGHTS_MARKER, RandomWeightsWarning
@@ -241,8 +242,9 @@ class _ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
         try:
-            with Image.open(self.paths[index]) as image:
-                return index, self.preprocess(image.convert("RGB")), ""
+            return index, self.preprocess(read_rgb(self.paths[index])), ""
+        except UnreadableImageError as error:
+            return index, None, error.reason
         except Exception as error:  # noqa: BLE001 - any decode failure is reported by name upstream
             return index, None, f"{type(error).__name__}: {error}"
 

@@ -19,11 +19,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from . import plots
 from .atomic import atomic_path, write_text_atomic
-from .errors import ConfigError, IndirectError
+from .errors import ConfigError, IndirectError, UnreadableImageError
+from .images import read_rgb
 from .index import check_k
 from .notebook import banner_html
 from .space import Space, notion_spaces
@@ -95,11 +95,10 @@ def describe_spaces(spaces: Mapping[str, Space]) -> pd.DataFrame:
 
 @lru_cache(maxsize=4096)
 def _thumbnail(path: str, stamp: float, size: int) -> str:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image.thumbnail((size, size))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
+    image = read_rgb(path)
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -108,7 +107,7 @@ def thumbnail_uri(path: str | Path, size: int = THUMBNAIL_PX) -> str:
     path = Path(path)
     try:
         return _thumbnail(str(path), path.stat().st_mtime, size)
-    except (OSError, ValueError):
+    except (OSError, UnreadableImageError):
         return ""
 
 
