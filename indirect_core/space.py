@@ -80,7 +80,7 @@ class Space:
         self._known: set[str] = set()
         self._labels = pd.DataFrame()
         self.skipped: dict[str, str] = {}
-        """Images that could not be read: absolute path -> why (they are not in the index)."""
+        """Files left out: path -> why (unreadable images, missing files, and what a folder scan passed over)."""
         self._index: ExactIndex | IVFIndex | None = None
 
     # ------------------------------------------------------------------ construction
@@ -154,7 +154,7 @@ class Space:
 
     @property
     def paths(self) -> list[str]:
-        """Absolute paths of the indexed images, in index order."""
+        """Paths of the indexed images, resolved (absolute, symlinks followed: a file's identity), in index order."""
         return list(self._paths)
 
     @property
@@ -207,8 +207,9 @@ class Space:
     def add_images(self, images: Any, *, cache_dir: str | Path | None = None, batch_size: int = 64,
                    num_workers: int = 0, progress: bool = True) -> "Space":
         """Embed, project and index images: a folder (images directly in it or nested), a CSV with a path
-        column (other columns become labels), image files, a list of those, or a ``Dataset``. Images already
-        in the index are not added twice; unreadable ones are skipped and listed in ``skipped``. Returns self.
+        column (other columns become labels), image files, a list of those, or a ``Dataset``. An image is its
+        resolved path: one already indexed (by any path or symlink) is not added twice; unreadable images and
+        the files a folder scan passes over are listed in ``skipped`` with their reason. Returns self.
         """
         for data, missing in _collections(images):
             self.skipped.update(missing)
@@ -220,15 +221,25 @@ class Space:
                      num_workers: int, progress: bool) -> None:
         if data is None:
             return
-        new = [i for i, p in enumerate(data.image_paths) if str(p.absolute()) not in self._known]
+        for relative, reason in data.passed_over.items():
+            self.skipped[str((data.root / relative).absolute())] = reason
+        # An image is its resolved path: a symlink or another route (../photos/x.jpg) to an indexed file is that file.
+        resolved = [identity_path(p) for p in data.image_paths]
+        new: dict[str, int] = {}
+        for i, path in enumerate(resolved):
+            if path not in self._known and path not in new:
+                new[path] = i
         if not new:
             return
-        data = data.subset(new) if len(new) < len(data) else data
+        keep = list(new.values())
+        data = data.subset(keep) if len(keep) < len(data) else data
+        resolved = list(new)
         cached = image_features(self._backbone, data, cache_dir=cache_dir, batch_size=batch_size,
                                 num_workers=num_workers, on_error="skip", progress=progress)
+        of_relative = dict(zip(data.file_list(), resolved))
         for relative, reason in cached.skipped.items():
-            self.skipped[str((data.root / relative).absolute())] = reason
-        paths = [str(data.image_paths[i].absolute()) for i in cached.kept]
+            self.skipped[of_relative.get(relative) or str((data.root / relative).absolute())] = reason
+        paths = [resolved[i] for i in cached.kept]
         if not paths:
             return
         embeddings = self._embed(cached)
@@ -529,6 +540,11 @@ def _collections(images: Any) -> list[tuple[Dataset | None, dict[str, str]]]:
     return result
 
 
+def identity_path(path: str | Path) -> str:
+    """What makes two paths the same image in a space: the resolved path (absolute, symlinks followed)."""
+    return str(Path(path).expanduser().resolve())
+
+
 def _image_feature(backbone: Backbone, image: str | Path) -> torch.Tensor:
     """The raw CLIP feature (1, d) of an image query, or a DatasetError naming the file."""
     if not isinstance(image, (str, Path)):
@@ -539,7 +555,7 @@ def _image_feature(backbone: Backbone, image: str | Path) -> torch.Tensor:
     for _, features, failures in backbone.iter_image_batches([path], on_error="skip", progress=False):
         if failures:
             raise DatasetError(f"image query {path} cannot be read ({failures[0]}): pass a readable image "
-                               "file (jpg, png, bmp, webp)")
+                               f"file ({', '.join(IMAGE_EXTENSIONS)})")
         return features
     raise DatasetError(f"image query {path} cannot be read: pass a readable image file")  # pragma: no cover
 

@@ -232,7 +232,7 @@ def _print_info(record: dict, folder: Path) -> None:
                      (f" from template {record['template']!r}" if record.get("template") else "") +
                      (f", words: {record['word_source']}" if record.get("word_source") else ""))
     lines.append(f"  images:   {record['n_images']} indexed" +
-                 (f", {len(record['skipped'])} unreadable skipped" if record.get("skipped") else "") +
+                 (f", {len(record['skipped'])} file(s) left out" if record.get("skipped") else "") +
                  (f"; labels: {', '.join(record['label_columns'])}" if record.get("label_columns") else ""))
     lines.append(f"  index:    {index.get('kind') or 'none yet'} (requested {index['requested']}" +
                  (f", nlist {index['nlist']}, nprobe {index['nprobe']}" if index.get("kind") == "ivf" else "") + ")")
@@ -242,7 +242,7 @@ def _print_info(record: dict, folder: Path) -> None:
 
 def _print_skipped(skipped: dict[str, str], limit: int = 10) -> None:
     for path, reason in list(skipped.items())[:limit]:
-        print(f"  skipped {path}: {reason}")
+        print(f"  left out {path}: {reason}")
     if len(skipped) > limit:
         print(f"  ... and {len(skipped) - limit} more (python -m indirect_core space info SPACE --json)")
 

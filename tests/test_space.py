@@ -4,6 +4,7 @@ and load, grow the index, share the cache, the CLI, plans with a template + word
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 import indirect_core as ic
 from indirect_core import batch, parameters
@@ -87,7 +89,10 @@ def test_example_collection_is_a_labelled_folder_and_a_csv(photos):
 
 
 def test_indexed_image_queried_by_its_path_comes_back_first(colour_space):
-    assert len(colour_space) == N_IMAGES and not colour_space.skipped
+    assert len(colour_space) == N_IMAGES
+    assert sorted(colour_space.skipped) == [str(colour_space.paths[0].rsplit("/", 2)[0] + f"/{name}")
+                                            for name in ("example.json", "labels.csv")]
+    assert all(why.startswith("not an image file name") for why in colour_space.skipped.values())
     for path in colour_space.paths[::5]:
         hits = colour_space.search(image=path, k=3)
         assert hits.loc[0, "path"] == path and hits.loc[0, "score"] >= 0.99
@@ -159,6 +164,42 @@ def test_adding_later_extends_the_index_skips_unreadable_files_and_never_repeats
     assert len(space) == N_IMAGES
     hits = space.search(image=space.paths[-1], k=1)
     assert hits.loc[0, "path"] == space.paths[-1] and hits.loc[0, "score"] >= 0.99
+
+
+def test_every_kind_of_file_is_indexed_as_its_reference_pixels_or_listed(tiny_backbone, cache_dir, image_zoo,
+                                                                         tmp_path):
+    space = ic.Space.clip(tiny_backbone, cache_dir=cache_dir).add_images(image_zoo.root, progress=False)
+    names = sorted(image_zoo.expected)
+    root = image_zoo.root.resolve()
+    assert sorted(space.paths) == sorted(str(root / n) for n in names)
+    twins = []
+    for i, name in enumerate(names):  # the reference pixels as plain 8-bit PNGs
+        twins.append(tmp_path / f"{i}.png")
+        Image.fromarray(image_zoo.expected[name]).save(twins[-1])
+    want = torch.nn.functional.normalize(tiny_backbone.encode_images(twins, progress=False), dim=1).numpy()
+    rows = [space.paths.index(str(root / n)) for n in names]
+    np.testing.assert_allclose(space.embeddings[rows], want, atol=1e-6)
+    listed = {**image_zoo.unreadable, **image_zoo.passed_over}
+    assert set(space.skipped) == {str(root / relative) for relative in listed}
+    for relative, word in listed.items():
+        assert word in space.skipped[str(root / relative)], relative
+
+
+def test_an_image_is_its_resolved_path(tmp_path, tiny_backbone, cache_dir, photos, monkeypatch):
+    space = ic.Space.clip(tiny_backbone, cache_dir=cache_dir).add_images(photos, progress=False)
+    first, listed = space.paths[0], dict(space.skipped)  # labels.csv and example.json: not images
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    relative = Path(os.path.relpath(first, tmp_path / "work"))
+    assert str(relative).startswith("..")
+    (tmp_path / "link.png").symlink_to(first)
+    pd.DataFrame({"path": [str(relative), "../link.png"]}).to_csv(tmp_path / "work" / "again.csv", index=False)
+    (tmp_path / "linked-folder").symlink_to(photos, target_is_directory=True)
+    space.add_images([relative, tmp_path / "link.png", "again.csv", tmp_path / "linked-folder"], progress=False)
+    assert len(space) == N_IMAGES and space.paths[0] == first and space.skipped == listed
+    fresh = ic.Space.clip(tiny_backbone, cache_dir=cache_dir).add_images(
+        [tmp_path / "link.png", relative], progress=False)
+    assert fresh.paths == [str(Path(first).resolve())]  # the link counts as its target, indexed once
 
 
 def test_spaces_over_the_same_images_share_one_cache(tmp_path, tiny_backbone, photos):
