@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 text, ready = check_plan(args.plan, run_dir=Path(args.runs_dir) / name, data_dir=args.data_dir,
                                          cache_dir=args.cache_dir)
                 print(text)
-                print("ready to run" if ready else "plan is valid; the data or weights marked MISSING are needed "
-                      "before it can run")
+                print("ready to run" if ready else "plan is valid; the data or weights marked MISSING, and the "
+                      "files of a dataset marked PROBLEM, need fixing before it can run")
                 return 0
             run_plan(args.plan, run_dir=Path(args.runs_dir) / name, n_jobs=args.jobs, data_dir=args.data_dir,
                      cache_dir=args.cache_dir, figures_dir=args.figures_dir, executor=args.executor,

@@ -16,12 +16,16 @@ Embedding (``backbone``), the explorer's thumbnails, figures and attribution all
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UnreadableImageError
+from .progress import progress_bar
 
 BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 """Colour under transparent pixels (white, like a browser page)."""
@@ -60,6 +64,19 @@ def unreadable_reason(path: str | Path) -> str | None:
     except UnreadableImageError as error:
         return error.reason
     return None
+
+
+def find_unreadable(paths: Sequence[str | Path], progress: bool = False) -> dict[int, str]:
+    """{index: reason} of the files ``read_rgb`` refuses; decodes every file, one thread per core (Pillow
+    decodes without holding the GIL)."""
+    bar = progress_bar(total=len(paths), desc="reading every image", unit="img", disable=not progress, leave=False)
+    found: dict[int, str] = {}
+    with bar, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for index, reason in enumerate(pool.map(unreadable_reason, paths)):
+            if reason is not None:
+                found[index] = reason
+            bar.update(1)
+    return found
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

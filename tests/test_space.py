@@ -384,6 +384,21 @@ def test_plans_take_a_template_and_a_word_file(tmp_path):
         "shape", "object colour", "background colour"]  # registered notions still travel by name
 
 
+def test_plan_check_counts_only_readable_images_and_lists_the_rest(tmp_path, image_zoo):
+    plan = {"name": "zoo", "datasets": {"image-folder": {"root": str(image_zoo.root), "notions": [
+        {"name": "kind", "template": "a {} image", "words": ["plain", "deep"], "label_column": "label"}]}},
+        "backbones": ["random-tiny"], "models": ["clip"], "seeds": 1}
+    readable = len(set(image_zoo.expected) - {"loose.png"})
+    for on_error, state, ready_wanted in (("raise", "PROBLEM", False), ("skip", "ok", True)):
+        (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({**plan, "on_error": on_error}))
+        text, ready = batch.check_plan(tmp_path / "zoo.yaml", run_dir=tmp_path / "run", data_dir=tmp_path)
+        assert ready is ready_wanted
+        assert f"[{state}] image-folder (1 notion(s): kind): {readable} readable images in {image_zoo.root}" in text
+        for relative, word in {**image_zoo.unreadable, **image_zoo.passed_over}.items():
+            assert re.search(rf"left out {re.escape(relative)}: .*{word}", text), relative
+        assert "left out loose.png: not in a label sub-folder" in text
+
+
 def test_shipped_plan_runs_on_the_example_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("INDIRECT_DATA_DIR", str(tmp_path / "data"))  # check_plan sets it; restored afterwards
     plan = batch.load_plan(ROOT / "plans" / "my-photos.yaml")
