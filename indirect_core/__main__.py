@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
+from typing import TextIO
 
 from .errors import ConfigError, IndirectError
 from .experiment import DEFAULT_MODELS
@@ -17,7 +19,20 @@ from .ray_engine import EXECUTORS
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run the job, print project errors as one clear line (exit code 2)."""
+    """Parse arguments, run the job, print project errors as one clear line (exit code 2) and warnings as
+    ``warning: message`` (no file, line number or source line)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _print_warning
+        return _main(argv)
+
+
+def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as the command line shows it: its message only, on stderr."""
+    print(f"warning: {str(message).strip()}", file=file or sys.stderr)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m indirect_core")
     commands = parser.add_subparsers(dest="command", required=True)
     batch = commands.add_parser("report", help="run a plan's notebooks into runs/<name>/ with an index.html")

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from .atomic import atomic_path, write_json_atomic, write_text_atomic
-from .backbone import Backbone, RANDOM_ARCHITECTURES, load_backbone
+from .backbone import Backbone, RANDOM_ARCHITECTURES, load_backbone, sha256_file, spec_weights
 from .cache import image_features
 from .datasets import Dataset
 from .datasets.core import IMAGE_EXTENSIONS, is_image
@@ -46,6 +46,8 @@ DEFAULT_SOLVER = "indirect-lbfgs"
 """A user's space defaults to our fast deterministic solver; every space records and shows which it used."""
 COLLECTION = "own collection"
 """Dataset name of a space's notion (a space is not tied to a registered dataset)."""
+NOT_MODEL_OPTIONS = ("n_components", "random_state", "progress")
+"""Estimator parameters a space does not list among its model options."""
 REFIT_GROWTH = 4
 """An IVF index is trained again once the collection has grown to this many times its training size."""
 
@@ -182,8 +184,7 @@ class Space:
         record: dict[str, Any] = {
             "name": self.name, "solver": self.solver, "solver_name": self.solver_name,
             "random_state": self.random_state, "n_components": self.n_components,
-            "model_options": {} if self._model is None else
-            {k: v for k, v in self._model.get_params().items() if k not in ("n_components", "random_state")},
+            "model_options": {} if self._model is None else model_options_of(self._model.get_params()),
             "loss": None if self._model is None else float(self._model.loss_),
             "template": self.template,
             "word_source": None if self._notion is None else self._notion.word_source,
@@ -343,13 +344,11 @@ class Space:
         is not the one it was built with."""
         folder = Path(folder).expanduser().absolute()
         record = read_space_record(folder)
+        if isinstance(backbone, str):  # refuse another backbone before building it (a large CLIP takes a while)
+            name, weights = spec_weights(backbone, Path(cache_dir) if cache_dir else None)
+            _check_backbone(folder, record, name, sha256_file(weights) if weights is not None else None)
         bb, spec = _backbone(backbone, cache_dir, device)
-        saved = record["backbone"]
-        if saved.get("sha256") != bb.weights_sha256:
-            raise ConfigError(f"space {folder} was built with backbone {saved.get('name')} (weights sha256 "
-                              f"{str(saved.get('sha256'))[:12]}…), not {bb.name} ({bb.weights_sha256[:12]}…): "
-                              f"load it with that backbone (e.g. --backbone {record.get('backbone_spec')}), or "
-                              "fit a new space with this one")
+        _check_backbone(folder, record, bb.name, bb.weights_sha256)
         model, notion = None, None
         if record["solver"] != CLIP_SOLVER:
             model, projection = load_projection(folder / PROJECTION_FILE, bb)
@@ -413,6 +412,12 @@ def search_spaces(spaces: Mapping[str, Space], text: str | None = None, image: s
     return {name: space.search(text=text, image=image, k=k) for name, space in spaces.items()}
 
 
+def model_options_of(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The solver's options as a space shows them: without n_components and the seed (shown on their own) and
+    without ``progress`` (how a fit reports, not what it computes)."""
+    return {k: v for k, v in params.items() if k not in NOT_MODEL_OPTIONS}
+
+
 def read_space_record(folder: str | Path) -> dict:
     """The ``space.json`` of a saved space, checked for this version's format."""
     folder = Path(folder)
@@ -448,6 +453,24 @@ def _backbone(backbone: Backbone | str, cache_dir: str | Path | None, device: st
         return backbone, _spec_of(backbone)
     raise ConfigError(f"backbone must be a Backbone (ic.load_backbone(...)) or a spec such as 'ViT-B/32' or "
                       f"'random-tiny', got {type(backbone).__name__}")
+
+
+def _check_backbone(folder: Path, record: dict, name: str, sha256: str | None) -> None:
+    """Refuse a backbone other than the one the saved space was built with. Without the weights' hash (not
+    built or downloaded yet) only two different CLIP names or random stand-ins tell for sure."""
+    saved = record["backbone"]
+    if sha256 is not None:
+        differs = sha256 != saved.get("sha256")
+    else:
+        import clip
+
+        known = set(RANDOM_ARCHITECTURES) | set(clip.available_models())
+        differs = name in known and saved.get("name") in known and name != saved.get("name")
+    if differs:
+        weights = f" ({sha256[:12]}…)" if sha256 else ""
+        raise ConfigError(f"space {folder} was built with backbone {saved.get('name')} (weights sha256 "
+                          f"{str(saved.get('sha256'))[:12]}…), not {name}{weights}: load it with that backbone "
+                          f"(e.g. --backbone {record.get('backbone_spec')}), or fit a new space with this one")
 
 
 def _spec_of(backbone: Backbone) -> str:

@@ -213,6 +213,7 @@ def _info(args: argparse.Namespace) -> int:
 def _print_info(record: dict, folder: Path) -> None:
     """The human-readable summary of a space record."""
     from .random_weights import RANDOM_WEIGHTS_MARKER
+    from .space import model_options_of
 
     if record.get("warning") == RANDOM_WEIGHTS_MARKER or record["backbone"].get("random_weights"):
         print(f"!! {RANDOM_WEIGHTS_MARKER.upper()}")
@@ -224,8 +225,9 @@ def _print_info(record: dict, folder: Path) -> None:
              (f", seed {record['random_state']}, loss {record['loss']:.5f}" if record.get("loss") is not None
               else ""),
              f"  size:     {record['n_components']} dimensions"]
-    if record.get("model_options"):
-        lines.append(f"  options:  {record['model_options']}")
+    options = model_options_of(record.get("model_options") or {})
+    if options:
+        lines.append(f"  options:  {options}")
     if record["prompts"]:
         shown = ", ".join(repr(p) for p in record["prompts"][:3]) + (", ..." if len(record["prompts"]) > 3 else "")
         lines.append(f"  prompts:  {len(record['prompts'])} ({shown})" +
@@ -254,9 +256,13 @@ def _search(args: argparse.Namespace) -> int:
     space = Space.load(args.space, args.backbone or default_backbone_spec(args.space), cache_dir=args.cache_dir,
                        device=args.device)
     results = space.search(text=args.text, image=args.image, k=args.k)
+    note = f"k={args.k} but the space holds {len(space)} images: all of them are shown" if args.k > len(space) \
+        else None
     if args.json:
         record = {"space": space.name, "solver": space.solver, "query": {"text": args.text, "image": args.image},
                   "k": args.k, "results": results.to_dict("records")}
+        if note:
+            record["note"] = note
         if space.random_weights:
             record["warning"] = RANDOM_WEIGHTS_MARKER
         print(json.dumps(record, indent=2))
@@ -265,6 +271,8 @@ def _search(args: argparse.Namespace) -> int:
         print(f"!! {RANDOM_WEIGHTS_MARKER.upper()}")
     print(f"space {space.name!r} ({space.solver_name}), {len(space)} images; query: "
           + (f"text {args.text!r}" if args.text is not None else f"image {args.image}"))
+    if note:
+        print(f"note: {note}")
     print(results.to_string(index=False, formatters={"score": "{:.4f}".format}))
     return 0
 

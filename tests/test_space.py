@@ -22,6 +22,7 @@ from indirect_core.__main__ import main
 from indirect_core.datasets import load_image_csv, load_image_folder
 from indirect_core.datasets.user import load_plain_folder
 from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.models.indirect import LBFGS_MAX_ITER
 from indirect_core.example_collection import write_example_collection
 from indirect_core.notions import CSS21_COLOUR_WORDS
 
@@ -328,6 +329,47 @@ def test_cli_model_options_and_dataset_options_are_reachable(tmp_path, capsys, c
     record = ic.space.read_space_record(space)
     assert record["solver"] == "indirect" and record["random_state"] == 2 and record["label_columns"] == ["shape"]
     assert record["model_options"]["max_iter"] == 3 and record["model_options"]["lr"] == 0.05
+
+
+def test_cli_prints_warnings_as_one_line_without_source(tmp_path, capsys, cache_dir, photos, monkeypatch):
+    def offline(name):
+        raise ic.BackboneError(f"CLIP {name} weights are not here (test)")
+
+    monkeypatch.setattr(ic.backbone, "_named_weights", offline)
+    folder = sorted(p for p in photos.iterdir() if p.is_dir())[0]
+    code, out, err = _cli(capsys, "space", "fit", str(tmp_path / "clip"), "--clip", "--images", str(folder),
+                          "--backbone", "auto", "--cache-dir", str(cache_dir))
+    assert code == 0 and err.startswith("warning: ") and "FALLING BACK TO RANDOM WEIGHTS" in err
+    assert not re.search(r"\.py:\d+", err) and "load_backbone(" not in err and "Warning:" not in err
+
+
+def test_cli_info_lists_only_model_options_and_search_notes_a_short_result(tmp_path, capsys, cache_dir, photos):
+    space = tmp_path / "space"
+    code, _, err = _cli(capsys, "space", "fit", str(space), "--prompts", "a red shape", "a blue shape",
+                        "--images", str(photos), "--backbone", "random-tiny", "--cache-dir", str(cache_dir))
+    assert code == 0, err
+    code, out, _ = _cli(capsys, "space", "info", str(space))
+    assert code == 0 and f"  options:  {{'max_iter': {LBFGS_MAX_ITER}}}" in out.splitlines()
+    assert ic.space.read_space_record(space)["model_options"] == {"max_iter": LBFGS_MAX_ITER}
+    code, out, _ = _cli(capsys, "search", str(space), "--text", "a red shape", "--k", "500")
+    lines = out.splitlines()
+    assert code == 0 and f"note: k=500 but the space holds {N_IMAGES} images: all of them are shown" in lines
+    assert len(lines) == 4 + N_IMAGES and lines[-1].split()[0] == str(N_IMAGES)
+    code, out, _ = _cli(capsys, "search", str(space), "--text", "a red shape", "--k", "500", "--json")
+    record = json.loads(out)
+    assert len(record["results"]) == N_IMAGES and record["note"].startswith("k=500 but the space holds")
+    code, out, _ = _cli(capsys, "search", str(space), "--text", "a red shape", "--k", str(N_IMAGES), "--json")
+    assert "note" not in json.loads(out)
+
+
+def test_another_backbone_is_refused_before_it_is_built(tmp_path, cache_dir, colour_space, monkeypatch):
+    folder = colour_space.save(tmp_path / "space")
+    other = ic.backbone.random_clip_checkpoint("random-tiny", tmp_path / "other", seed=1)
+    monkeypatch.setattr(ic.backbone, "_load_path", lambda *a, **k: pytest.fail("a backbone was built"))
+    monkeypatch.setattr(ic.backbone, "random_clip_checkpoint", lambda *a, **k: pytest.fail("a backbone was built"))
+    for spec, named in (("random-vit-b-32", "not random-vit-b-32:"), (str(other), "not random-tiny-seed1.pt (")):
+        with pytest.raises(ConfigError, match=r"was built with backbone random-tiny .*" + re.escape(named)):
+            ic.Space.load(folder, spec, cache_dir=tmp_path / "empty-cache")
 
 
 @pytest.mark.parametrize("argv, message", [
