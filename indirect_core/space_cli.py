@@ -282,13 +282,14 @@ def _explore(args: argparse.Namespace) -> int:
 
     from .backbone import default_cache_dir
     from .example_collection import write_example_collection
-    from .explorer import prepare_notebook, voila_command
+    from .explorer import EXAMPLE_QUERY, prepare_notebook, voila_command
 
-    images = args.images
-    if not args.space and images is None:  # the example collection, with its labels for the map
+    images, example = args.images, not args.space and args.images is None
+    if example:  # the example collection, with its labels for the map (absolute: Voila runs in its own folder)
         images = write_example_collection(progress=True) / "labels.csv"
     notebook = prepare_notebook(Path(args.out), spaces=args.space or [], images=images, backbone=args.backbone,
-                                cache_dir=args.cache_dir or default_cache_dir(), k=args.k)
+                                cache_dir=args.cache_dir or default_cache_dir(), k=args.k,
+                                query=EXAMPLE_QUERY if example else None)
     command = voila_command(notebook, port=args.port)
     print("serving the explorer: " + " ".join(command))
     print(f"open http://127.0.0.1:{args.port}/ in a browser (Ctrl-C stops it)")
