@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
+from typing import TextIO
 
 from .errors import ConfigError, IndirectError
 from .experiment import DEFAULT_MODELS
@@ -17,7 +19,20 @@ from .engines import available_engines
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run the job, print project errors as one clear line (exit code 2)."""
+    """Parse arguments, run the job, print project errors as one clear line (exit code 2) and warnings as
+    ``warning: message`` (no file, line number or source line)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _print_warning
+        return _main(argv)
+
+
+def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning as the command line shows it: its message only, on stderr."""
+    print(f"warning: {str(message).strip()}", file=file or sys.stderr)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m indirect_core")
     commands = parser.add_subparsers(dest="command", required=True)
     batch = commands.add_parser("report", help="run a plan's notebooks into runs/<name>/ with an index.html")
@@ -80,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 text, ready = check_plan(args.plan, run_dir=Path(args.runs_dir) / name, data_dir=args.data_dir,
                                          cache_dir=args.cache_dir)
                 print(text)
-                print("ready to run" if ready else "plan is valid; the data or weights marked MISSING are needed "
-                      "before it can run")
+                print("ready to run" if ready else "plan is valid; the data or weights marked MISSING, and the "
+                      "files of a dataset marked PROBLEM, need fixing before it can run")
                 return 0
             run_plan(args.plan, run_dir=Path(args.runs_dir) / name, n_jobs=args.jobs, data_dir=args.data_dir,
                      cache_dir=args.cache_dir, figures_dir=args.figures_dir, executor=args.executor,

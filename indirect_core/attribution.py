@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError
+from .images import read_rgb
 from .progress import progress_bar
 
 METHODS = ("smoothgrad", "integrated_gradients", "occlusion")
@@ -246,12 +247,7 @@ def explain_images(backbone, paths: Sequence[str | Path],
 
 def _load_pixels(path: str | Path, preprocess: Callable[[Image.Image], torch.Tensor]) -> torch.Tensor:
     """Decode one image as RGB and preprocess it, or a DatasetError naming the file."""
-    try:
-        with Image.open(path) as image:
-            return preprocess(image.convert("RGB"))
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"cannot read image {path}: {type(error).__name__}: {error}. "
-                           "Fix or remove the file") from None
+    return preprocess(read_rgb(path))
 
 
 def unnormalize_image(pixels: torch.Tensor) -> np.ndarray:

@@ -6,6 +6,7 @@ checkpoints and loaded through that same path, so tests exercise the real loadin
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
@@ -25,7 +26,8 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     import clip
 
 from .atomic import atomic_path
-from .errors import BackboneError, ConfigError, DatasetError
+from .errors import BackboneError, ConfigError, DatasetError, UnreadableImageError
+from .images import read_rgb
 from .naming import slug
 from .progress import progress_bar
 from .random_weights import RANDOM_WEIGHTS_MARKER, RandomWeightsWarning
@@ -58,7 +60,13 @@ def clip_download_root() -> Path:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes (the weights part of a backbone's identity)."""
+    """Hex sha256 of a file's bytes (the weights part of a backbone's identity); remembered per file version."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int, chunk: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -242,8 +250,9 @@ class _ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str]:
         try:
-            with Image.open(self.paths[index]) as image:
-                return index, self.preprocess(image.convert("RGB")), ""
+            return index, self.preprocess(read_rgb(self.paths[index])), ""
+        except UnreadableImageError as error:
+            return index, None, error.reason
         except Exception as error:  # noqa: BLE001 - any decode failure is reported by name upstream
             return index, None, f"{type(error).__name__}: {error}"
 
@@ -268,8 +277,7 @@ def random_clip_checkpoint(architecture: str = "random-tiny", cache_dir: Path | 
     """
     if architecture not in RANDOM_ARCHITECTURES:
         raise ConfigError(f"unknown random architecture {architecture!r}; use one of {list(RANDOM_ARCHITECTURES)}")
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / "backbones" / f"{architecture}-seed{seed}.pt"
+    path = _random_checkpoint_path(architecture, cache_dir, seed)
     if path.is_file():
         return path
     with torch.random.fork_rng(devices=[]):
@@ -281,6 +289,32 @@ def random_clip_checkpoint(architecture: str = "random-tiny", cache_dir: Path | 
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
     return path
+
+
+def _random_checkpoint_path(architecture: str, cache_dir: Path | None, seed: int) -> Path:
+    """Where the random stand-in's checkpoint is (or will be) written."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return folder / "backbones" / f"{architecture}-seed{seed}.pt"
+
+
+def spec_weights(spec: str, cache_dir: Path | None = None) -> tuple[str, Path | None]:
+    """The name and the local weights file ``load_backbone(spec)`` would load, found without building, loading
+    or downloading anything; the file is None when loading would first have to build or download it."""
+    if spec == "auto":
+        override = os.environ.get("INDIRECT_CLIP_CHECKPOINT")
+        if override:
+            path = Path(override).expanduser()
+            return path.name, path if path.is_file() else None
+        default = clip_download_root() / os.path.basename(clip.clip._MODELS[DEFAULT_AUTO_MODEL])
+        return (DEFAULT_AUTO_MODEL, default) if default.is_file() else (spec, None)
+    if spec in RANDOM_ARCHITECTURES:
+        path = _random_checkpoint_path(spec, cache_dir, RANDOM_SEED)
+        return spec, path if path.is_file() else None
+    if spec in clip.available_models():
+        path = clip_download_root() / os.path.basename(clip.clip._MODELS[spec])
+        return spec, path if path.is_file() else None
+    path = Path(spec).expanduser()
+    return (path.name, path) if path.is_file() else (spec, None)
 
 
 def load_backbone(spec: str = "auto", device: str = "cpu", cache_dir: Path | None = None) -> Backbone:

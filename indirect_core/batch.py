@@ -464,9 +464,16 @@ def _generate(settings: dict, data_dir: str | Path | None) -> Path:
     return write_example_collection(dataset_root(settings.get("root"), data_dir))
 
 
+CHECK_LISTED = 20
+"""``--check`` lists at most this many left-out files per dataset."""
+
+
 def check_plan(plan_path: str | Path, run_dir: str | Path | None = None, data_dir: str | Path | None = None,
                cache_dir: str | Path | None = None) -> tuple[str, bool]:
     """What a plan would run and which data or weights are missing, without running or downloading anything.
+
+    Every image of a dataset is decoded, so unreadable files are counted apart from the readable images and
+    listed (with the files the folder scan passed over); with ``on_error: raise`` they make the plan not ready.
 
     Returns the report text and whether everything needed is present. An invalid plan raises ConfigError.
     """
@@ -475,6 +482,7 @@ def check_plan(plan_path: str | Path, run_dir: str | Path | None = None, data_di
     from .backbone import RANDOM_ARCHITECTURES, clip_download_root
     from .datasets import SYNTHETIC_SHAPES, load_dataset
     from .errors import DatasetError
+    from .images import find_unreadable
 
     plan = load_plan(plan_path)
     run_dir = Path(run_dir or Path("runs") / plan["name"]).resolve()
@@ -501,7 +509,18 @@ def check_plan(plan_path: str | Path, run_dir: str | Path | None = None, data_di
             ready = False
             lines.append(f"  [MISSING] {described}:\n      " + str(missing).replace("\n", "\n      "))
             continue
-        lines.append(f"  [ok] {described}: {len(data)} images in {data.root}")
+        unreadable = find_unreadable(data.image_paths, progress=True)
+        relative = data.file_list()
+        left_out = {**data.passed_over, **{relative[i]: why for i, why in unreadable.items()}}
+        blocking = bool(unreadable) and plan["on_error"] == "raise"
+        ready &= not blocking
+        state = "PROBLEM" if blocking else "ok"
+        lines.append(f"  [{state}] {described}: {len(data) - len(unreadable)} readable images in {data.root}" +
+                     (f"; {len(unreadable)} unreadable (set on_error: skip to leave them out, or fix them)"
+                      if blocking else ""))
+        lines += [f"      left out {path}: {why}" for path, why in list(left_out.items())[:CHECK_LISTED]]
+        if len(left_out) > CHECK_LISTED:
+            lines.append(f"      ... and {len(left_out) - CHECK_LISTED} more")
     if plan["composed"]:
         from .composed.plan import check_data as check_composed_data
 

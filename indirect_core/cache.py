@@ -38,14 +38,15 @@ class ImageFeatures:
 
     features: torch.Tensor              # (n_kept, d) raw CLIP image features, float32
     kept: np.ndarray                    # indices into the dataset of the rows of ``features``
-    skipped: dict[str, str]             # relative path -> why it could not be read
+    skipped: dict[str, str]             # relative path -> why it is left out: unreadable images and the
+                                        # files the dataset's folder scan passed over (``Dataset.passed_over``)
     location: Path
     backbone: dict = field(repr=False)
     dataset: dict = field(repr=False)
 
     def apply_to(self, dataset: Dataset) -> Dataset:
         """The dataset restricted to the images that have features (labels follow)."""
-        return dataset.subset(self.kept) if self.skipped else dataset
+        return dataset.subset(self.kept) if len(self.kept) < len(dataset) else dataset
 
 
 def describe(cached: ImageFeatures) -> dict:
@@ -75,7 +76,8 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
                    executor: str = "local") -> ImageFeatures:
     """Features for every image of ``dataset``, computed once and then read from the cache.
 
-    ``on_error="skip"`` leaves unreadable images out and records them in the manifest; apply
+    ``on_error="skip"`` leaves unreadable images out and records them in the manifest (with the files the
+    dataset's folder scan passed over, which are listed whatever ``on_error`` is); apply
     ``result.apply_to(dataset)`` so the labels match the feature rows. ``executor="ray"`` computes each missing
     shard as a Ray task (``indirect_core.ray_engine``): same shard files, same features.
     """
@@ -100,7 +102,7 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
             _fill_shards(get_engine(executor), backbone, dataset, folder, shards, names, missing, batch_size,
                          num_workers, on_error, bar.update)
 
-    features, kept, skipped = [], [], {}
+    features, kept, skipped = [], [], dict(dataset.passed_over)
     for number, name in enumerate(names):
         shard = _read_shard(folder / name)
         if shard["skipped"] and on_error == "raise":

@@ -22,3 +22,15 @@ class NotApplicableError(IndirectError):
 
     The experiment runner records NaN for it, as the paper's code did, and says why in the table notes.
     """
+
+
+class UnreadableImageError(DatasetError):
+    """An image file cannot be decoded; ``reason`` says why in a few words (listed where files are skipped)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {path}: {reason}. Fix or remove the file")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.path, self.reason)

@@ -12,18 +12,21 @@ import html
 import io
 import sys
 import tempfile
+import threading
+import time
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from . import plots
 from .atomic import atomic_path, write_text_atomic
-from .errors import ConfigError, IndirectError
+from .errors import ConfigError, IndirectError, UnreadableImageError
+from .images import read_rgb
 from .index import check_k
 from .notebook import banner_html
 from .space import Space, notion_spaces
@@ -33,8 +36,13 @@ THUMBNAIL_PX = 112
 """Longest side of a result thumbnail (pixels)."""
 MAX_PICKER = 2000
 """The image picker lists at most this many indexed images (a dropdown of a million would not load)."""
-HIT_CLASS, GRID_CLASS, APP_CLASS = "indirect-hit", "indirect-grid", "indirect-explorer"
-"""CSS classes of a result image, of one space's grid and of the app (the browser test looks for them)."""
+HIT_CLASS, GRID_CLASS, APP_CLASS, NAME_CLASS = "indirect-hit", "indirect-grid", "indirect-explorer", "indirect-name"
+"""CSS classes of a result image, of one space's grid, of the app and of a tile's file name (the browser test
+looks for them)."""
+MAP_STATUS_CLASS, MAP_CLASS = "indirect-map-status", "indirect-map"
+"""CSS classes of the map's status line and of the map image."""
+EXAMPLE_QUERY = "a red shape"
+"""The first query on the example collection (``query="auto"``); a user's own collection starts with none."""
 _GRID_STYLE = (f".{GRID_CLASS}{{flex:1 1 0;min-width:180px}}"
                f".{GRID_CLASS} h4{{margin:.2em 0;font-size:14px}}"
                f".{GRID_CLASS} .indirect-solver{{color:#666;font-size:11px;margin-bottom:.4em}}"
@@ -42,6 +50,8 @@ _GRID_STYLE = (f".{GRID_CLASS}{{flex:1 1 0;min-width:180px}}"
                f".{GRID_CLASS} figure{{margin:0;width:{THUMBNAIL_PX}px;text-align:center;font-size:11px}}"
                f".{GRID_CLASS} img{{width:{THUMBNAIL_PX}px;height:{THUMBNAIL_PX}px;object-fit:contain;"
                "border:1px solid #ccc;background:#fafafa}"
+               f".{GRID_CLASS} .{NAME_CLASS}{{display:block;overflow:hidden;text-overflow:ellipsis;"
+               "white-space:nowrap;color:#444}"
                ".indirect-results{display:flex;gap:18px;align-items:flex-start}")
 
 
@@ -63,6 +73,14 @@ def collection(images: str | Path | None = None, dataset: str | None = None, dat
 
     root = write_example_collection()
     return load_image_csv(root / "labels.csv", name=root.name)
+
+
+def first_query(query: str | None, example: bool) -> str | None:
+    """The query the app starts with: ``query`` itself, except "auto": ``EXAMPLE_QUERY`` on the example
+    collection (``example``), no query on a user's own spaces or images."""
+    if query == "auto":
+        return EXAMPLE_QUERY if example else None
+    return query
 
 
 def open_spaces(backbone: Any, folders: Sequence[str | Path] = (), images: Any = None,
@@ -95,11 +113,10 @@ def describe_spaces(spaces: Mapping[str, Space]) -> pd.DataFrame:
 
 @lru_cache(maxsize=4096)
 def _thumbnail(path: str, stamp: float, size: int) -> str:
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image.thumbnail((size, size))
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
+    image = read_rgb(path)
+    image.thumbnail((size, size))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -108,18 +125,19 @@ def thumbnail_uri(path: str | Path, size: int = THUMBNAIL_PX) -> str:
     path = Path(path)
     try:
         return _thumbnail(str(path), path.stat().st_mtime, size)
-    except (OSError, ValueError):
+    except (OSError, UnreadableImageError):
         return ""
 
 
 def grid_html(name: str, results: pd.DataFrame, solver: str = "") -> str:
-    """One space's top-k as an HTML grid: thumbnails with rank and score; each image carries its path."""
+    """One space's top-k as an HTML grid: thumbnails with rank, score and file name; each image carries its path."""
     cells = []
     for row in results.itertuples(index=False):
         path = html.escape(str(row.path), quote=True)
         cells.append(f"<figure><img class='{HIT_CLASS}' src='{thumbnail_uri(row.path)}' data-path='{path}' "
                      f"title='{path}' alt='{html.escape(Path(row.path).name, quote=True)}'>"
-                     f"<figcaption>#{row.rank} · {row.score:.3f}</figcaption></figure>")
+                     f"<figcaption>#{row.rank} · {row.score:.3f}<span class='{NAME_CLASS}'>"
+                     f"{html.escape(Path(row.path).name)}</span></figcaption></figure>")
     return (f"<div class='{GRID_CLASS}' data-space='{html.escape(name, quote=True)}'><h4>{html.escape(name)}</h4>"
             f"<div class='indirect-solver'>{html.escape(solver)}</div>"
             f"<div class='indirect-cells'>{''.join(cells)}</div></div>")
@@ -161,6 +179,73 @@ def figure_png(figure: Any, dpi: int = 150) -> bytes:
 
 
 MIN_MAP_IMAGES = 4
+UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances", "umap.sparse")
+"""umap-learn modules whose numba functions the explorer keeps compiled on disk (most lack ``cache=True``)."""
+
+
+@dataclass
+class MapCompile:
+    """UMAP's one-time numba compilation, run in a background thread: started, and seconds once done."""
+
+    thread: threading.Thread
+    started: float
+    seconds: float | None = None
+    error: str | None = None
+
+
+_compile_lock, _caching_lock = threading.Lock(), threading.Lock()
+_compile: MapCompile | None = None
+_umap_caching = False
+
+
+def prepare_map() -> MapCompile:
+    """Compile UMAP's numba code in a background thread, once per process (later calls return the same run).
+
+    umap-learn compiles its functions on first use (about 25 s of a loaded 2-core machine; minutes were seen);
+    numba is asked to keep them on disk, so later processes on the machine load them in well under a second.
+    """
+    global _compile
+    with _compile_lock:
+        if _compile is None:
+            thread = threading.Thread(target=_compile_umap, name="indirect-umap-compile", daemon=True)
+            _compile = MapCompile(thread, time.perf_counter())
+            thread.start()
+        return _compile
+
+
+def _compile_umap() -> None:
+    """The body of ``prepare_map``'s thread: one tiny seeded map through the code path ``space_map`` takes."""
+    run = _compile
+    try:
+        umap = _import_umap()
+        points = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
+        umap.UMAP(n_neighbors=4, n_components=2, metric="cosine", random_state=0, init="random",
+                  n_jobs=1).fit_transform(points)
+    except Exception as error:  # noqa: BLE001 - shown in the app; drawing the map reports it again if it persists
+        run.error = f"{type(error).__name__}: {error}"
+    finally:
+        run.seconds = time.perf_counter() - run.started
+
+
+def _import_umap() -> Any:
+    """umap-learn, with numba asked (once per process) to cache what it compiles, where it can."""
+    global _umap_caching
+    import importlib
+
+    import umap
+    from numba.core.dispatcher import Dispatcher
+
+    with _caching_lock:
+        if not _umap_caching:
+            for name in UMAP_MODULES:
+                for value in vars(importlib.import_module(name)).values():
+                    if isinstance(value, Dispatcher) and not value.overloads:
+                        try:
+                            value.enable_caching()
+                        except Exception:  # noqa: BLE001 - one numba cannot cache is compiled each time, as before
+                            pass
+            _umap_caching = True
+    return umap
 
 
 def space_map(space: Space, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
@@ -169,10 +254,9 @@ def space_map(space: Space, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
         raise ConfigError(f"space {space.name!r} has {len(space)} images: a map needs at least {MIN_MAP_IMAGES} images")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # umap's notes on seeding, small graphs and its optional TensorFlow
-        import umap
-
+        umap = _import_umap()
         reducer = umap.UMAP(n_neighbors=max(2, min(n_neighbors, len(space) - 1)), n_components=2, metric="cosine",
-                            random_state=seed, init="spectral" if len(space) > 20 else "random")
+                            random_state=seed, init="spectral" if len(space) > 20 else "random", n_jobs=1)
         return np.asarray(reducer.fit_transform(space.embeddings), dtype=np.float64)
 
 
@@ -203,7 +287,10 @@ class Explorer:
     """The widget app: query by text, by an indexed image or by an upload; top-k grids of the chosen spaces
     side by side; a map of one space on request. ``widget`` is what the notebook displays."""
 
-    def __init__(self, spaces: Mapping[str, Space], k: int = 8, query: str | None = None, seed: int = 0) -> None:
+    def __init__(self, spaces: Mapping[str, Space], k: int = 8, query: str | None = None, seed: int = 0,
+                 prepare: bool = True) -> None:
+        """``prepare``: compile UMAP in the background while the page loads (``prepare_map``), its progress
+        shown under the map's button."""
         import ipywidgets as widgets
 
         if not spaces:
@@ -240,7 +327,10 @@ class Explorer:
         self.map_space.observe(lambda _: self._label_choices(), "value")
         self.map_button = widgets.Button(description="Draw map", tooltip="UMAP of the space's embeddings")
         self.map_image = widgets.Image(format="png", layout=widgets.Layout(max_width="720px", display="none"))
+        self.map_image.add_class(MAP_CLASS)
         self.map_status = widgets.HTML()
+        self.map_status.add_class(MAP_STATUS_CLASS)
+        self._drawing = threading.Event()
         self.text.observe(lambda change: self.search(text=change["new"]) if change["new"].strip() else None, "value")
         self.picker.observe(lambda change: self.search(image=change["new"]) if change["new"] else None, "value")
         self.upload.observe(self._uploaded, "value")
@@ -256,8 +346,25 @@ class Explorer:
             widgets.HTML("<b>Map</b>: a 2-D UMAP of one space, coloured by a label"),
             widgets.HBox([self.map_space, self.map_labels, self.map_button]), self.map_status, self.map_image])
         self.widget.add_class(APP_CLASS)
+        self._prepared = prepare_map() if prepare else None
+        self._progress = threading.Thread(target=self._follow_preparation, name="indirect-map-progress", daemon=True)
+        if self._prepared is not None:
+            self._progress.start()
         if query:
             self.text.value = query
+
+    def _follow_preparation(self) -> None:
+        """Show UMAP's compilation under the map's button, its elapsed seconds once a second, then its end."""
+        run = self._prepared
+        while run.thread.is_alive():
+            if not self._drawing.is_set():
+                self.map_status.value = (f"<i>preparing the map: numba compiles UMAP once per machine "
+                                         f"({time.perf_counter() - run.started:.0f} s)…</i>")
+            run.thread.join(timeout=1.0)
+        if not self._drawing.is_set() and not self.map_image.value:
+            self.map_status.value = (f"<span style='color:#b00020'>UMAP could not be prepared: "
+                                     f"{html.escape(run.error)}</span>" if run.error else
+                                     f"<i>map ready (UMAP prepared in {run.seconds:.1f} s)</i>")
 
     def _label_choices(self) -> None:
         """The map's colour choices: the chosen space's label columns, the one named like the space first."""
@@ -281,7 +388,9 @@ class Explorer:
         chosen = [name for name, box in self.choices.items() if box.value]
         try:
             self.results = {name: self.spaces[name].search(**{kind: value}, k=self.k.value) for name in chosen}
-        except IndirectError as error:
+        except IndirectError as error:  # the grids of an earlier query go: they do not answer this one
+            self.results = {}
+            self.grids.value = ""
             self.status.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
             return {}
         shown = f"text {value!r}" if kind == "text" else f"image {Path(value).name}"
@@ -307,18 +416,27 @@ class Explorer:
         """Draw the chosen space's UMAP map into the app; returns the PNG."""
         import matplotlib.pyplot as plt
 
-        self.map_status.value = "<i>computing UMAP…</i>"
+        self._drawing.set()
         try:
-            figure = draw_map(self.spaces[self.map_space.value], self.map_labels.value or None, seed=self.seed)
-        except IndirectError as error:
-            self.map_status.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
-            return b""
-        png = figure_png(figure)
-        plt.close(figure)
-        self.map_image.value = png
-        self.map_image.layout.display = ""
-        self.map_status.value = ""
-        return png
+            if self._prepared is not None and self._prepared.thread.is_alive():
+                self.map_status.value = "<i>waiting for UMAP to finish compiling (once per machine)…</i>"
+                self._prepared.thread.join()
+            space = self.spaces[self.map_space.value]
+            self.map_status.value = f"<i>computing the UMAP map of {len(space)} images…</i>"
+            started = time.perf_counter()
+            try:
+                figure = draw_map(space, self.map_labels.value or None, seed=self.seed)
+            except IndirectError as error:
+                self.map_status.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
+                return b""
+            png = figure_png(figure)
+            plt.close(figure)
+            self.map_image.value = png
+            self.map_image.layout.display = ""
+            self.map_status.value = f"<i>map of {space.name} drawn in {time.perf_counter() - started:.1f} s</i>"
+            return png
+        finally:
+            self._drawing.clear()
 
 
 def _short(path: str, paths: Sequence[str]) -> str:

@@ -50,7 +50,8 @@ def show_backbone(backbone: Any, data: Any = None, cached: Any = None) -> None:
     if data is not None:
         line += f"; dataset {data.name}: {len(data)} images"
         if cached is not None and cached.skipped:
-            line += f" ({len(cached.skipped)} unreadable image(s) skipped: {', '.join(list(cached.skipped)[:5])})"
+            line += (f" ({len(cached.skipped)} unreadable or passed-over file(s) left out: "
+                     f"{', '.join(list(cached.skipped)[:5])})")
     text = f"<p>{html.escape(line)}</p>"
     if backbone.random_weights:
         text = banner_html() + text

@@ -25,6 +25,7 @@ from PIL import Image
 from .atomic import atomic_path
 from .random_weights import RANDOM_WEIGHTS_MARKER
 from .errors import ConfigError
+from .images import read_rgb, to_rgb
 from .metrics import METRICS, SHORT_NAMES
 from .models import MODELS, display_name
 
@@ -652,10 +653,9 @@ def _as_image(image: Any, name: str) -> np.ndarray:
         path = Path(image)
         if not path.is_file():
             raise ConfigError(f"{name}: image file {str(path)!r} does not exist")
-        with Image.open(path) as opened:
-            return np.asarray(opened.convert("RGB"))
+        return np.asarray(read_rgb(path))
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return np.asarray(to_rgb(image))
     if hasattr(image, "detach"):  # torch tensor
         image = image.detach().cpu().numpy()
     array = np.asarray(image)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from .atomic import atomic_path, write_json_atomic, write_text_atomic
-from .backbone import Backbone, RANDOM_ARCHITECTURES, load_backbone
+from .backbone import Backbone, RANDOM_ARCHITECTURES, load_backbone, sha256_file, spec_weights
 from .cache import image_features
 from .datasets import Dataset
 from .datasets.core import IMAGE_EXTENSIONS, is_image
@@ -46,6 +46,8 @@ DEFAULT_SOLVER = "indirect-lbfgs"
 """A user's space defaults to our fast deterministic solver; every space records and shows which it used."""
 COLLECTION = "own collection"
 """Dataset name of a space's notion (a space is not tied to a registered dataset)."""
+NOT_MODEL_OPTIONS = ("n_components", "random_state", "progress")
+"""Estimator parameters a space does not list among its model options."""
 REFIT_GROWTH = 4
 """An IVF index is trained again once the collection has grown to this many times its training size."""
 
@@ -80,7 +82,7 @@ class Space:
         self._known: set[str] = set()
         self._labels = pd.DataFrame()
         self.skipped: dict[str, str] = {}
-        """Images that could not be read: absolute path -> why (they are not in the index)."""
+        """Files left out: path -> why (unreadable images, missing files, and what a folder scan passed over)."""
         self._index: ExactIndex | IVFIndex | None = None
 
     # ------------------------------------------------------------------ construction
@@ -154,7 +156,7 @@ class Space:
 
     @property
     def paths(self) -> list[str]:
-        """Absolute paths of the indexed images, in index order."""
+        """Paths of the indexed images, resolved (absolute, symlinks followed: a file's identity), in index order."""
         return list(self._paths)
 
     @property
@@ -182,8 +184,7 @@ class Space:
         record: dict[str, Any] = {
             "name": self.name, "solver": self.solver, "solver_name": self.solver_name,
             "random_state": self.random_state, "n_components": self.n_components,
-            "model_options": {} if self._model is None else
-            {k: v for k, v in self._model.get_params().items() if k not in ("n_components", "random_state")},
+            "model_options": {} if self._model is None else model_options_of(self._model.get_params()),
             "loss": None if self._model is None else float(self._model.loss_),
             "template": self.template,
             "word_source": None if self._notion is None else self._notion.word_source,
@@ -207,8 +208,9 @@ class Space:
     def add_images(self, images: Any, *, cache_dir: str | Path | None = None, batch_size: int = 64,
                    num_workers: int = 0, progress: bool = True) -> "Space":
         """Embed, project and index images: a folder (images directly in it or nested), a CSV with a path
-        column (other columns become labels), image files, a list of those, or a ``Dataset``. Images already
-        in the index are not added twice; unreadable ones are skipped and listed in ``skipped``. Returns self.
+        column (other columns become labels), image files, a list of those, or a ``Dataset``. An image is its
+        resolved path: one already indexed (by any path or symlink) is not added twice; unreadable images and
+        the files a folder scan passes over are listed in ``skipped`` with their reason. Returns self.
         """
         for data, missing in _collections(images):
             self.skipped.update(missing)
@@ -220,15 +222,25 @@ class Space:
                      num_workers: int, progress: bool) -> None:
         if data is None:
             return
-        new = [i for i, p in enumerate(data.image_paths) if str(p.absolute()) not in self._known]
+        for relative, reason in data.passed_over.items():
+            self.skipped[str((data.root / relative).absolute())] = reason
+        # An image is its resolved path: a symlink or another route (../photos/x.jpg) to an indexed file is that file.
+        resolved = [identity_path(p) for p in data.image_paths]
+        new: dict[str, int] = {}
+        for i, path in enumerate(resolved):
+            if path not in self._known and path not in new:
+                new[path] = i
         if not new:
             return
-        data = data.subset(new) if len(new) < len(data) else data
+        keep = list(new.values())
+        data = data.subset(keep) if len(keep) < len(data) else data
+        resolved = list(new)
         cached = image_features(self._backbone, data, cache_dir=cache_dir, batch_size=batch_size,
                                 num_workers=num_workers, on_error="skip", progress=progress)
+        of_relative = dict(zip(data.file_list(), resolved))
         for relative, reason in cached.skipped.items():
-            self.skipped[str((data.root / relative).absolute())] = reason
-        paths = [str(data.image_paths[i].absolute()) for i in cached.kept]
+            self.skipped[of_relative.get(relative) or str((data.root / relative).absolute())] = reason
+        paths = [resolved[i] for i in cached.kept]
         if not paths:
             return
         embeddings = self._embed(cached)
@@ -332,13 +344,11 @@ class Space:
         is not the one it was built with."""
         folder = Path(folder).expanduser().absolute()
         record = read_space_record(folder)
+        if isinstance(backbone, str):  # refuse another backbone before building it (a large CLIP takes a while)
+            name, weights = spec_weights(backbone, Path(cache_dir) if cache_dir else None)
+            _check_backbone(folder, record, name, sha256_file(weights) if weights is not None else None)
         bb, spec = _backbone(backbone, cache_dir, device)
-        saved = record["backbone"]
-        if saved.get("sha256") != bb.weights_sha256:
-            raise ConfigError(f"space {folder} was built with backbone {saved.get('name')} (weights sha256 "
-                              f"{str(saved.get('sha256'))[:12]}…), not {bb.name} ({bb.weights_sha256[:12]}…): "
-                              f"load it with that backbone (e.g. --backbone {record.get('backbone_spec')}), or "
-                              "fit a new space with this one")
+        _check_backbone(folder, record, bb.name, bb.weights_sha256)
         model, notion = None, None
         if record["solver"] != CLIP_SOLVER:
             model, projection = load_projection(folder / PROJECTION_FILE, bb)
@@ -402,6 +412,12 @@ def search_spaces(spaces: Mapping[str, Space], text: str | None = None, image: s
     return {name: space.search(text=text, image=image, k=k) for name, space in spaces.items()}
 
 
+def model_options_of(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The solver's options as a space shows them: without n_components and the seed (shown on their own) and
+    without ``progress`` (how a fit reports, not what it computes)."""
+    return {k: v for k, v in params.items() if k not in NOT_MODEL_OPTIONS}
+
+
 def read_space_record(folder: str | Path) -> dict:
     """The ``space.json`` of a saved space, checked for this version's format."""
     folder = Path(folder)
@@ -437,6 +453,24 @@ def _backbone(backbone: Backbone | str, cache_dir: str | Path | None, device: st
         return backbone, _spec_of(backbone)
     raise ConfigError(f"backbone must be a Backbone (ic.load_backbone(...)) or a spec such as 'ViT-B/32' or "
                       f"'random-tiny', got {type(backbone).__name__}")
+
+
+def _check_backbone(folder: Path, record: dict, name: str, sha256: str | None) -> None:
+    """Refuse a backbone other than the one the saved space was built with. Without the weights' hash (not
+    built or downloaded yet) only two different CLIP names or random stand-ins tell for sure."""
+    saved = record["backbone"]
+    if sha256 is not None:
+        differs = sha256 != saved.get("sha256")
+    else:
+        import clip
+
+        known = set(RANDOM_ARCHITECTURES) | set(clip.available_models())
+        differs = name in known and saved.get("name") in known and name != saved.get("name")
+    if differs:
+        weights = f" ({sha256[:12]}…)" if sha256 else ""
+        raise ConfigError(f"space {folder} was built with backbone {saved.get('name')} (weights sha256 "
+                          f"{str(saved.get('sha256'))[:12]}…), not {name}{weights}: load it with that backbone "
+                          f"(e.g. --backbone {record.get('backbone_spec')}), or fit a new space with this one")
 
 
 def _spec_of(backbone: Backbone) -> str:
@@ -529,6 +563,11 @@ def _collections(images: Any) -> list[tuple[Dataset | None, dict[str, str]]]:
     return result
 
 
+def identity_path(path: str | Path) -> str:
+    """What makes two paths the same image in a space: the resolved path (absolute, symlinks followed)."""
+    return str(Path(path).expanduser().resolve())
+
+
 def _image_feature(backbone: Backbone, image: str | Path) -> torch.Tensor:
     """The raw CLIP feature (1, d) of an image query, or a DatasetError naming the file."""
     if not isinstance(image, (str, Path)):
@@ -539,7 +578,7 @@ def _image_feature(backbone: Backbone, image: str | Path) -> torch.Tensor:
     for _, features, failures in backbone.iter_image_batches([path], on_error="skip", progress=False):
         if failures:
             raise DatasetError(f"image query {path} cannot be read ({failures[0]}): pass a readable image "
-                               "file (jpg, png, bmp, webp)")
+                               f"file ({', '.join(IMAGE_EXTENSIONS)})")
         return features
     raise DatasetError(f"image query {path} cannot be read: pass a readable image file")  # pragma: no cover
 

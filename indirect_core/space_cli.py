@@ -213,6 +213,7 @@ def _info(args: argparse.Namespace) -> int:
 def _print_info(record: dict, folder: Path) -> None:
     """The human-readable summary of a space record."""
     from .random_weights import RANDOM_WEIGHTS_MARKER
+    from .space import model_options_of
 
     if record.get("warning") == RANDOM_WEIGHTS_MARKER or record["backbone"].get("random_weights"):
         print(f"!! {RANDOM_WEIGHTS_MARKER.upper()}")
@@ -224,15 +225,16 @@ def _print_info(record: dict, folder: Path) -> None:
              (f", seed {record['random_state']}, loss {record['loss']:.5f}" if record.get("loss") is not None
               else ""),
              f"  size:     {record['n_components']} dimensions"]
-    if record.get("model_options"):
-        lines.append(f"  options:  {record['model_options']}")
+    options = model_options_of(record.get("model_options") or {})
+    if options:
+        lines.append(f"  options:  {options}")
     if record["prompts"]:
         shown = ", ".join(repr(p) for p in record["prompts"][:3]) + (", ..." if len(record["prompts"]) > 3 else "")
         lines.append(f"  prompts:  {len(record['prompts'])} ({shown})" +
                      (f" from template {record['template']!r}" if record.get("template") else "") +
                      (f", words: {record['word_source']}" if record.get("word_source") else ""))
     lines.append(f"  images:   {record['n_images']} indexed" +
-                 (f", {len(record['skipped'])} unreadable skipped" if record.get("skipped") else "") +
+                 (f", {len(record['skipped'])} file(s) left out" if record.get("skipped") else "") +
                  (f"; labels: {', '.join(record['label_columns'])}" if record.get("label_columns") else ""))
     lines.append(f"  index:    {index.get('kind') or 'none yet'} (requested {index['requested']}" +
                  (f", nlist {index['nlist']}, nprobe {index['nprobe']}" if index.get("kind") == "ivf" else "") + ")")
@@ -242,7 +244,7 @@ def _print_info(record: dict, folder: Path) -> None:
 
 def _print_skipped(skipped: dict[str, str], limit: int = 10) -> None:
     for path, reason in list(skipped.items())[:limit]:
-        print(f"  skipped {path}: {reason}")
+        print(f"  left out {path}: {reason}")
     if len(skipped) > limit:
         print(f"  ... and {len(skipped) - limit} more (python -m indirect_core space info SPACE --json)")
 
@@ -254,9 +256,13 @@ def _search(args: argparse.Namespace) -> int:
     space = Space.load(args.space, args.backbone or default_backbone_spec(args.space), cache_dir=args.cache_dir,
                        device=args.device)
     results = space.search(text=args.text, image=args.image, k=args.k)
+    note = f"k={args.k} but the space holds {len(space)} images: all of them are shown" if args.k > len(space) \
+        else None
     if args.json:
         record = {"space": space.name, "solver": space.solver, "query": {"text": args.text, "image": args.image},
                   "k": args.k, "results": results.to_dict("records")}
+        if note:
+            record["note"] = note
         if space.random_weights:
             record["warning"] = RANDOM_WEIGHTS_MARKER
         print(json.dumps(record, indent=2))
@@ -265,6 +271,8 @@ def _search(args: argparse.Namespace) -> int:
         print(f"!! {RANDOM_WEIGHTS_MARKER.upper()}")
     print(f"space {space.name!r} ({space.solver_name}), {len(space)} images; query: "
           + (f"text {args.text!r}" if args.text is not None else f"image {args.image}"))
+    if note:
+        print(f"note: {note}")
     print(results.to_string(index=False, formatters={"score": "{:.4f}".format}))
     return 0
 
@@ -274,13 +282,14 @@ def _explore(args: argparse.Namespace) -> int:
 
     from .backbone import default_cache_dir
     from .example_collection import write_example_collection
-    from .explorer import prepare_notebook, voila_command
+    from .explorer import EXAMPLE_QUERY, prepare_notebook, voila_command
 
-    images = args.images
-    if not args.space and images is None:  # the example collection, with its labels for the map
+    images, example = args.images, not args.space and args.images is None
+    if example:  # the example collection, with its labels for the map (absolute: Voila runs in its own folder)
         images = write_example_collection(progress=True) / "labels.csv"
     notebook = prepare_notebook(Path(args.out), spaces=args.space or [], images=images, backbone=args.backbone,
-                                cache_dir=args.cache_dir or default_cache_dir(), k=args.k)
+                                cache_dir=args.cache_dir or default_cache_dir(), k=args.k,
+                                query=EXAMPLE_QUERY if example else None)
     command = voila_command(notebook, port=args.port)
     print("serving the explorer: " + " ".join(command))
     print(f"open http://127.0.0.1:{args.port}/ in a browser (Ctrl-C stops it)")

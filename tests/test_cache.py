@@ -1,4 +1,5 @@
-"""Embedding cache: reuse, invalidation on backbone/file changes, kill -9 resume, unreadable images."""
+"""Embedding cache: reuse, invalidation on backbone/file changes, kill -9 resume, unreadable images and the
+files a folder scan passed over."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,9 @@ import torch
 
 import indirect_core as ic
 from indirect_core import backbone as bbmod
+from indirect_core import datasets as ds
+from indirect_core.cache import image_features
+from indirect_core.errors import DatasetError
 
 
 def _count_forward_calls(backbone, monkeypatch) -> list[int]:
@@ -151,3 +155,17 @@ def test_bad_cache_parameters(tiny_backbone, small_shapes, tmp_path):
         ic.image_features(tiny_backbone, small_shapes, cache_dir=tmp_path, shard_size=0, progress=False)
     with pytest.raises(ic.ConfigError, match="on_error='ignore'"):
         ic.image_features(tiny_backbone, small_shapes, cache_dir=tmp_path, on_error="ignore", progress=False)
+
+
+def test_every_file_of_a_folder_is_used_or_listed_with_its_reason(tiny_backbone, image_zoo, tmp_path):
+    data = ds.load_image_folder(image_zoo.root)
+    cached = image_features(tiny_backbone, data, cache_dir=tmp_path, on_error="skip", progress=False)
+    used = [data.file_list()[i] for i in cached.kept]
+    assert sorted(used) == sorted(set(image_zoo.expected) - {"loose.png"})
+    assert set(cached.skipped) == set(image_zoo.unreadable) | set(image_zoo.passed_over) | {"loose.png"}
+    for relative, word in {**image_zoo.unreadable, **image_zoo.passed_over}.items():
+        assert word in cached.skipped[relative], relative
+    manifest = json.loads((cached.location / "manifest.json").read_text())
+    assert manifest["skipped"] == cached.skipped and len(cached.apply_to(data)) == len(used)
+    with pytest.raises(DatasetError, match=r"cannot read image .*broken/empty\.jpg: empty file \(0 bytes\)"):
+        image_features(tiny_backbone, data, cache_dir=tmp_path, progress=False)  # on_error="raise"

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from indirect_core import datasets as ds
+from indirect_core.datasets.user import load_plain_folder
 from indirect_core.errors import ConfigError, DatasetError
 
 
@@ -142,3 +143,31 @@ def test_image_csv_errors(tmp_path):
         ds.load_image_csv(csv)
     with pytest.raises(DatasetError, match="missing.csv"):
         ds.load_image_csv(tmp_path / "missing.csv")
+
+
+def test_image_folder_takes_every_depth_and_tiff_and_lists_the_rest(image_zoo):
+    data = ds.load_dataset("image-folder", root=image_zoo.root)
+    labelled = (set(image_zoo.expected) | set(image_zoo.unreadable)) - {"loose.png"}
+    assert data.file_list() == sorted(labelled)  # decoding is the cache's business: broken files are listed there
+    assert "nested/one/two/deep.png" in data.file_list() and "cmyk/print.tiff" in data.file_list()
+    assert data.labels["label"].tolist() == [f.split("/")[0] for f in data.file_list()]
+    assert set(data.passed_over) == set(image_zoo.passed_over) | {"loose.png"}
+    for relative, word in image_zoo.passed_over.items():
+        assert word in data.passed_over[relative], relative
+    assert "not in a label sub-folder" in data.passed_over["loose.png"]
+    assert data.subset([0]).passed_over == data.passed_over
+
+
+def test_plain_folder_lists_hidden_and_linked_folders_and_resolves_its_root(tmp_path):
+    _png(tmp_path / "photos" / "a" / "b" / "c" / "deep.JPG")
+    _png(tmp_path / "photos" / ".git" / "objects.png")
+    _png(tmp_path / "elsewhere" / "far.png")
+    (tmp_path / "photos" / "far").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "photos" / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "route").symlink_to(tmp_path / "photos", target_is_directory=True)
+    data = load_plain_folder(tmp_path / "route" / ".." / "route")
+    assert data.root == (tmp_path / "photos").resolve() and data.file_list() == ["a/b/c/deep.JPG"]
+    assert data.passed_over == {
+        ".git/": "hidden folder (not scanned)",
+        "far/": f"symlink to the folder {(tmp_path / 'elsewhere').resolve()} (not followed): add that folder itself",
+        "dangling.png": "broken symlink (its target does not exist)"}

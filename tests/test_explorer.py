@@ -61,7 +61,7 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
 
     base, built = spaces
     notebook = explorer.prepare_notebook(tmp_path / "served", spaces=[base / "spaces" / n for n in built],
-                                         backbone="random-tiny", cache_dir=cache_dir, k=K, query=None)
+                                         backbone="random-tiny", cache_dir=cache_dir, k=K)  # query "auto": none
     port = _free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
            "JUPYTER_DATA_DIR": str(tmp_path / "data"), "INDIRECT_PROGRESS": "off"}
@@ -82,7 +82,8 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
         wait = WebDriverWait(driver, 50)
         box = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".indirect-query-text input"))[0]
         assert len(driver.find_elements(By.CSS_SELECTOR, ".indirect-random-weights")) == 1  # random-tiny, said once
-        assert driver.find_elements(By.CSS_SELECTOR, "img.indirect-hit") == []  # no query yet: no grid
+        assert driver.find_elements(By.CSS_SELECTOR, "img.indirect-hit") == []  # your own spaces: no query yet
+        assert box.get_attribute("value") == "" and "Static copy" not in driver.find_element(By.TAG_NAME, "body").text
         box.send_keys("a red shape" + Keys.ENTER)
         wait.until(lambda d: "a red shape" in d.find_element(By.CSS_SELECTOR, ".indirect-explorer").text
                    and len(d.find_elements(By.CSS_SELECTOR, "img.indirect-hit")) == K * len(built))
@@ -90,6 +91,10 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
         assert all(s.startswith("data:image/png;base64,") and len(s) > 200 for s in sources)
         for name, space in built.items():
             assert _paths_in(driver, name) == space.search(text="a red shape", k=K)["path"].tolist()
+            captions = [c.text for c in driver.find_elements(
+                By.CSS_SELECTOR, f".indirect-grid[data-space='{name}'] figcaption")]
+            assert [c.split("\n")[-1] for c in captions] == [Path(p).name for p in _paths_in(driver, name)]
+            assert [c.split(" · ")[0] for c in captions] == [f"#{r}" for r in range(1, K + 1)]
         grid = driver.find_element(By.CSS_SELECTOR, ".indirect-grid")
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", grid)
         driver.save_screenshot(str(tmp_path / "explorer.png"))
@@ -104,6 +109,27 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
                    and all(_paths_in(d, n)[:1] == [target] for n in built))
         assert [img.get_attribute("src") for img in driver.find_elements(By.CSS_SELECTOR, "img.indirect-hit")] \
             != sources
+
+        broken = tmp_path / "broken.png"
+        broken.write_bytes(b"this is not a picture")
+        # ipywidgets 8 keeps the upload's file input out of the page: catch it when the button clicks it, put it
+        # in the page, and give it the file as a user's file dialog would.
+        driver.execute_script("""
+            const click = HTMLInputElement.prototype.click;
+            HTMLInputElement.prototype.click = function () {
+                if (this.type !== 'file') { return click.call(this); }
+                this.id = 'upload-under-test'; document.body.appendChild(this); };""")
+        driver.find_element(By.XPATH, "//button[contains(., 'Upload')]").click()
+        driver.find_element(By.ID, "upload-under-test").send_keys(str(broken))
+        wait.until(lambda d: "cannot be read" in d.find_element(By.CSS_SELECTOR, ".indirect-explorer").text)
+        assert driver.find_elements(By.CSS_SELECTOR, "img.indirect-hit") == []  # the old grids went too
+
+        status = driver.find_element(By.CSS_SELECTOR, ".indirect-map-status")
+        WebDriverWait(driver, 400).until(lambda d: "map ready (UMAP prepared in" in status.text)
+        driver.find_element(By.XPATH, "//button[contains(., 'Draw map')]").click()
+        WebDriverWait(driver, 120).until(lambda d: "drawn in" in status.text)
+        drawn = driver.find_element(By.CSS_SELECTOR, ".indirect-map img, img.indirect-map")
+        assert drawn.is_displayed() and drawn.size["width"] > 300
     finally:
         driver.quit()
         os.killpg(server.pid, signal.SIGTERM)
@@ -113,7 +139,7 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
 
 def test_app_answers_text_images_uploads_and_shows_errors(spaces, tmp_path):
     _, built = spaces
-    app = explorer.Explorer(built, k=3)
+    app = explorer.Explorer(built, k=3, prepare=False)
     assert app.refresh() == {} and app.grids.value == ""
     results = app.search(text="a green shape")
     for name, space in built.items():
@@ -133,6 +159,26 @@ def test_app_answers_text_images_uploads_and_shows_errors(spaces, tmp_path):
     (tmp_path / "broken.png").write_bytes(b"no image here")
     assert app.search(image=tmp_path / "broken.png") == {}
     assert "cannot be read" in app.status.value and "b00020" in app.status.value
+    assert app.grids.value == "" and app.results == {}  # no grids of the earlier query under the error
+
+
+def test_the_app_prepares_the_map_while_the_page_loads_and_says_so(spaces):
+    _, built = spaces
+    app = explorer.Explorer(built, k=3)
+    assert app._prepared is explorer.prepare_map()  # one compilation per process
+    app._prepared.thread.join()
+    app._progress.join()
+    assert app._prepared.error is None and app._prepared.seconds > 0
+    assert f"map ready (UMAP prepared in {app._prepared.seconds:.1f} s)" in app.map_status.value
+    png = app.draw_map()
+    assert png.startswith(b"\x89PNG") and app.map_image.value == png and app.map_image.layout.display == ""
+    assert "map of colour drawn in" in app.map_status.value
+
+
+def test_first_query_is_the_example_query_only_on_the_example_collection():
+    assert explorer.first_query("auto", example=True) == explorer.EXAMPLE_QUERY
+    assert explorer.first_query("auto", example=False) is None
+    assert explorer.first_query("a cat", example=False) == "a cat" and explorer.first_query(None, True) is None
 
 
 def test_static_page_has_the_grids_and_one_banner(spaces):
@@ -143,7 +189,7 @@ def test_static_page_has_the_grids_and_one_banner(spaces):
     assert page.count("class='indirect-hit'") == K * len(built)
     for name in built:
         for path in results[name]["path"]:
-            assert f"data-path='{path}'" in page
+            assert f"data-path='{path}'" in page and f"<span class='indirect-name'>{Path(path).name}</span>" in page
     assert "data:image/png;base64,iVBORyBmYWtl" in page  # the map, embedded
 
 

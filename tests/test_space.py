@@ -4,6 +4,7 @@ and load, grow the index, share the cache, the CLI, plans with a template + word
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 import indirect_core as ic
 from indirect_core import batch, parameters
@@ -20,6 +22,7 @@ from indirect_core.__main__ import main
 from indirect_core.datasets import load_image_csv, load_image_folder
 from indirect_core.datasets.user import load_plain_folder
 from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.models.indirect import LBFGS_MAX_ITER
 from indirect_core.example_collection import write_example_collection
 from indirect_core.notions import CSS21_COLOUR_WORDS
 
@@ -87,7 +90,10 @@ def test_example_collection_is_a_labelled_folder_and_a_csv(photos):
 
 
 def test_indexed_image_queried_by_its_path_comes_back_first(colour_space):
-    assert len(colour_space) == N_IMAGES and not colour_space.skipped
+    assert len(colour_space) == N_IMAGES
+    assert sorted(colour_space.skipped) == [str(colour_space.paths[0].rsplit("/", 2)[0] + f"/{name}")
+                                            for name in ("example.json", "labels.csv")]
+    assert all(why.startswith("not an image file name") for why in colour_space.skipped.values())
     for path in colour_space.paths[::5]:
         hits = colour_space.search(image=path, k=3)
         assert hits.loc[0, "path"] == path and hits.loc[0, "score"] >= 0.99
@@ -159,6 +165,42 @@ def test_adding_later_extends_the_index_skips_unreadable_files_and_never_repeats
     assert len(space) == N_IMAGES
     hits = space.search(image=space.paths[-1], k=1)
     assert hits.loc[0, "path"] == space.paths[-1] and hits.loc[0, "score"] >= 0.99
+
+
+def test_every_kind_of_file_is_indexed_as_its_reference_pixels_or_listed(tiny_backbone, cache_dir, image_zoo,
+                                                                         tmp_path):
+    space = ic.Space.clip(tiny_backbone, cache_dir=cache_dir).add_images(image_zoo.root, progress=False)
+    names = sorted(image_zoo.expected)
+    root = image_zoo.root.resolve()
+    assert sorted(space.paths) == sorted(str(root / n) for n in names)
+    twins = []
+    for i, name in enumerate(names):  # the reference pixels as plain 8-bit PNGs
+        twins.append(tmp_path / f"{i}.png")
+        Image.fromarray(image_zoo.expected[name]).save(twins[-1])
+    want = torch.nn.functional.normalize(tiny_backbone.encode_images(twins, progress=False), dim=1).numpy()
+    rows = [space.paths.index(str(root / n)) for n in names]
+    np.testing.assert_allclose(space.embeddings[rows], want, atol=1e-6)
+    listed = {**image_zoo.unreadable, **image_zoo.passed_over}
+    assert set(space.skipped) == {str(root / relative) for relative in listed}
+    for relative, word in listed.items():
+        assert word in space.skipped[str(root / relative)], relative
+
+
+def test_an_image_is_its_resolved_path(tmp_path, tiny_backbone, cache_dir, photos, monkeypatch):
+    space = ic.Space.clip(tiny_backbone, cache_dir=cache_dir).add_images(photos, progress=False)
+    first, listed = space.paths[0], dict(space.skipped)  # labels.csv and example.json: not images
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    relative = Path(os.path.relpath(first, tmp_path / "work"))
+    assert str(relative).startswith("..")
+    (tmp_path / "link.png").symlink_to(first)
+    pd.DataFrame({"path": [str(relative), "../link.png"]}).to_csv(tmp_path / "work" / "again.csv", index=False)
+    (tmp_path / "linked-folder").symlink_to(photos, target_is_directory=True)
+    space.add_images([relative, tmp_path / "link.png", "again.csv", tmp_path / "linked-folder"], progress=False)
+    assert len(space) == N_IMAGES and space.paths[0] == first and space.skipped == listed
+    fresh = ic.Space.clip(tiny_backbone, cache_dir=cache_dir).add_images(
+        [tmp_path / "link.png", relative], progress=False)
+    assert fresh.paths == [str(Path(first).resolve())]  # the link counts as its target, indexed once
 
 
 def test_spaces_over_the_same_images_share_one_cache(tmp_path, tiny_backbone, photos):
@@ -289,6 +331,47 @@ def test_cli_model_options_and_dataset_options_are_reachable(tmp_path, capsys, c
     assert record["model_options"]["max_iter"] == 3 and record["model_options"]["lr"] == 0.05
 
 
+def test_cli_prints_warnings_as_one_line_without_source(tmp_path, capsys, cache_dir, photos, monkeypatch):
+    def offline(name):
+        raise ic.BackboneError(f"CLIP {name} weights are not here (test)")
+
+    monkeypatch.setattr(ic.backbone, "_named_weights", offline)
+    folder = sorted(p for p in photos.iterdir() if p.is_dir())[0]
+    code, out, err = _cli(capsys, "space", "fit", str(tmp_path / "clip"), "--clip", "--images", str(folder),
+                          "--backbone", "auto", "--cache-dir", str(cache_dir))
+    assert code == 0 and err.startswith("warning: ") and "FALLING BACK TO RANDOM WEIGHTS" in err
+    assert not re.search(r"\.py:\d+", err) and "load_backbone(" not in err and "Warning:" not in err
+
+
+def test_cli_info_lists_only_model_options_and_search_notes_a_short_result(tmp_path, capsys, cache_dir, photos):
+    space = tmp_path / "space"
+    code, _, err = _cli(capsys, "space", "fit", str(space), "--prompts", "a red shape", "a blue shape",
+                        "--images", str(photos), "--backbone", "random-tiny", "--cache-dir", str(cache_dir))
+    assert code == 0, err
+    code, out, _ = _cli(capsys, "space", "info", str(space))
+    assert code == 0 and f"  options:  {{'max_iter': {LBFGS_MAX_ITER}}}" in out.splitlines()
+    assert ic.space.read_space_record(space)["model_options"] == {"max_iter": LBFGS_MAX_ITER}
+    code, out, _ = _cli(capsys, "search", str(space), "--text", "a red shape", "--k", "500")
+    lines = out.splitlines()
+    assert code == 0 and f"note: k=500 but the space holds {N_IMAGES} images: all of them are shown" in lines
+    assert len(lines) == 4 + N_IMAGES and lines[-1].split()[0] == str(N_IMAGES)
+    code, out, _ = _cli(capsys, "search", str(space), "--text", "a red shape", "--k", "500", "--json")
+    record = json.loads(out)
+    assert len(record["results"]) == N_IMAGES and record["note"].startswith("k=500 but the space holds")
+    code, out, _ = _cli(capsys, "search", str(space), "--text", "a red shape", "--k", str(N_IMAGES), "--json")
+    assert "note" not in json.loads(out)
+
+
+def test_another_backbone_is_refused_before_it_is_built(tmp_path, cache_dir, colour_space, monkeypatch):
+    folder = colour_space.save(tmp_path / "space")
+    other = ic.backbone.random_clip_checkpoint("random-tiny", tmp_path / "other", seed=1)
+    monkeypatch.setattr(ic.backbone, "_load_path", lambda *a, **k: pytest.fail("a backbone was built"))
+    monkeypatch.setattr(ic.backbone, "random_clip_checkpoint", lambda *a, **k: pytest.fail("a backbone was built"))
+    for spec, named in (("random-vit-b-32", "not random-vit-b-32:"), (str(other), "not random-tiny-seed1.pt (")):
+        with pytest.raises(ConfigError, match=r"was built with backbone random-tiny .*" + re.escape(named)):
+            ic.Space.load(folder, spec, cache_dir=tmp_path / "empty-cache")
+
+
 @pytest.mark.parametrize("argv, message", [
     (("search", "{space}", "--text", "a red shape", "--k", "0"), "error: k=0 must be a positive integer"),
     (("search", "{space}", "--image", "{broken}"), "error: image query {broken} cannot be read"),
@@ -341,6 +424,21 @@ def test_plans_take_a_template_and_a_word_file(tmp_path):
     evaluation = next(job for job in demo if job.id.endswith("/03_evaluate"))
     assert demo[0].parameters.get("notions") is None and evaluation.parameters["notions"] == [
         "shape", "object colour", "background colour"]  # registered notions still travel by name
+
+
+def test_plan_check_counts_only_readable_images_and_lists_the_rest(tmp_path, image_zoo):
+    plan = {"name": "zoo", "datasets": {"image-folder": {"root": str(image_zoo.root), "notions": [
+        {"name": "kind", "template": "a {} image", "words": ["plain", "deep"], "label_column": "label"}]}},
+        "backbones": ["random-tiny"], "models": ["clip"], "seeds": 1}
+    readable = len(set(image_zoo.expected) - {"loose.png"})
+    for on_error, state, ready_wanted in (("raise", "PROBLEM", False), ("skip", "ok", True)):
+        (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({**plan, "on_error": on_error}))
+        text, ready = batch.check_plan(tmp_path / "zoo.yaml", run_dir=tmp_path / "run", data_dir=tmp_path)
+        assert ready is ready_wanted
+        assert f"[{state}] image-folder (1 notion(s): kind): {readable} readable images in {image_zoo.root}" in text
+        for relative, word in {**image_zoo.unreadable, **image_zoo.passed_over}.items():
+            assert re.search(rf"left out {re.escape(relative)}: .*{word}", text), relative
+        assert "left out loose.png: not in a label sub-folder" in text
 
 
 def test_shipped_plan_runs_on_the_example_folder(tmp_path, monkeypatch):

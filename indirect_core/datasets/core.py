@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,8 +18,8 @@ import pandas as pd
 
 from indirect_core.errors import ConfigError, DatasetError
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-"""File extensions (case-insensitive) the folder loader accepts as images."""
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+"""File extensions (case-insensitive) the folder loaders take as images; other files are listed as passed over."""
 
 DATA_DIR_ENV = "INDIRECT_DATA_DIR"
 """Environment variable naming the parent folder of the built-in datasets (default ./data)."""
@@ -27,16 +27,22 @@ DATA_DIR_ENV = "INDIRECT_DATA_DIR"
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A named, ordered list of images with one labels row per image (and optional object masks)."""
+    """A named, ordered list of images with one labels row per image (and optional object masks).
+
+    ``passed_over`` lists the files under ``root`` that the loader saw and did not take (path relative to
+    ``root`` -> why); the cache reports them with the unreadable images.
+    """
 
     name: str
     root: Path
     image_paths: tuple[Path, ...]
     labels: pd.DataFrame
     masks: tuple[Path, ...] | None = None
+    passed_over: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+        object.__setattr__(self, "passed_over", dict(self.passed_over))
         object.__setattr__(self, "image_paths", tuple(Path(p) for p in self.image_paths))
         if self.masks is not None:
             object.__setattr__(self, "masks", tuple(Path(p) for p in self.masks))
@@ -84,6 +90,7 @@ class Dataset:
             image_paths=tuple(self.image_paths[i] for i in chosen),
             labels=self.labels.iloc[chosen].reset_index(drop=True),
             masks=None if self.masks is None else tuple(self.masks[i] for i in chosen),
+            passed_over=self.passed_over,
         )
 
     def file_list(self) -> list[str]:

@@ -1,6 +1,7 @@
-"""Your own images: a folder root/<label>/<image> ("image-folder"), a CSV of paths and labels ("image-csv"; a
+"""Your own images: a folder root/<label>/... ("image-folder"), a CSV of paths and labels ("image-csv"; a
 CSV with only the path column gives images without labels), or a plain folder without labels
-(``load_plain_folder``: images directly in it or in nested folders, as ``Space.add_images`` indexes them)."""
+(``load_plain_folder``: images directly in it or in nested folders, as ``Space.add_images`` indexes them).
+The folder loaders walk with ``scan_folder``: a file they do not take is listed in ``passed_over``."""
 
 from __future__ import annotations
 
@@ -9,50 +10,57 @@ from typing import Sequence
 
 import pandas as pd
 
-from indirect_core.datasets.core import IMAGE_EXTENSIONS, Dataset, is_image
+from indirect_core.datasets.core import IMAGE_EXTENSIONS, Dataset, shown
+from indirect_core.datasets.scan import scan_folder
 from indirect_core.errors import ConfigError, DatasetError
 
 
 def load_image_folder(root: str | Path, name: str | None = None) -> Dataset:
-    """A user's folder root/<label>/<image>: one label column `label`, paths sorted by label then file name."""
-    root_path = Path(root).absolute()
+    """A user's folder root/<label>/...: one label column `label` (the top-level sub-folder, images at any depth
+    below it), sorted by label then path; every other file is listed in ``passed_over`` with its reason."""
+    root_path = Path(root).expanduser().resolve()
     if not root_path.is_dir():
         raise DatasetError(
             f"image folder {root_path} does not exist: create it with one sub-folder per label "
             f"(root/<label>/<image>) or pass root=<your folder>"
         )
-    paths: list[Path] = []
-    labels: list[str] = []
-    for label_dir in sorted(p for p in root_path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for image in sorted(p for p in label_dir.iterdir() if is_image(p)):
-            paths.append(image)
-            labels.append(label_dir.name)
-    if not paths:
-        loose = sum(1 for p in root_path.iterdir() if is_image(p))
+    scan = scan_folder(root_path)
+    passed = dict(scan.passed_over)
+    labelled: list[tuple[str, str, Path]] = []
+    for path in scan.images:
+        parts = path.relative_to(root_path).parts
+        if len(parts) == 1:
+            passed[parts[0]] = "not in a label sub-folder (root/<label>/...): move it into the folder of its label"
+        else:
+            labelled.append((parts[0], path.relative_to(root_path).as_posix(), path))
+    if not labelled:
+        loose = sum(1 for reason in passed.values() if reason.startswith("not in a label sub-folder"))
         hint = f" ({loose} images lie directly in {root_path}; move them into label sub-folders)" if loose else ""
         raise DatasetError(
             f"no images found in {root_path}/<label>/ with extensions {', '.join(IMAGE_EXTENSIONS)}{hint}: "
             f"put each image in a sub-folder named after its label"
         )
-    return Dataset(name=name or root_path.name, root=root_path, image_paths=tuple(paths),
-                   labels=pd.DataFrame({"label": labels}))
+    labelled.sort(key=lambda item: (item[0], item[1]))
+    return Dataset(name=name or root_path.name, root=root_path, image_paths=tuple(p for _, _, p in labelled),
+                   labels=pd.DataFrame({"label": [label for label, _, _ in labelled]}), passed_over=passed)
 
 
 def load_plain_folder(root: str | Path, name: str | None = None) -> Dataset:
-    """Every image under ``root`` (directly in it or in nested folders; hidden files and folders left out),
-    sorted by relative path, with no label columns: a collection to index and search, not to evaluate."""
-    root_path = Path(root).expanduser().absolute()
+    """Every image under ``root`` (directly in it or in nested folders), sorted by relative path, with no label
+    columns: a collection to index and search. Every other file is listed in ``passed_over`` with its reason."""
+    root_path = Path(root).expanduser().resolve()
     if not root_path.is_dir():
         raise DatasetError(f"image folder {root_path} does not exist: pass the folder that holds your images")
-    paths = sorted((p for p in root_path.rglob("*")
-                    if is_image(p) and not any(part.startswith(".") for part in p.relative_to(root_path).parts)),
-                   key=lambda p: p.relative_to(root_path).as_posix())
+    scan = scan_folder(root_path)
+    paths = sorted(scan.images, key=lambda p: p.relative_to(root_path).as_posix())
     if not paths:
-        raise DatasetError(f"no images found in {root_path} or its sub-folders (extensions "
+        others = f" ({len(scan.passed_over)} other entries: {shown(list(scan.passed_over))})" \
+            if scan.passed_over else ""
+        raise DatasetError(f"no images found in {root_path} or its sub-folders{others} (extensions "
                            f"{', '.join(IMAGE_EXTENSIONS)}, case-insensitive): put your images there, or pass "
                            "the folder that holds them")
     return Dataset(name=name or root_path.name, root=root_path, image_paths=tuple(paths),
-                   labels=pd.DataFrame(index=range(len(paths))))
+                   labels=pd.DataFrame(index=range(len(paths))), passed_over=scan.passed_over)
 
 
 def load_image_csv(csv_path: str | Path, path_column: str = "path", label_columns: Sequence[str] | None = None,
@@ -87,9 +95,9 @@ def load_image_csv(csv_path: str | Path, path_column: str = "path", label_column
     paths = [Path(p) if Path(p).is_absolute() else folder / p for p in table[path_column]]
     missing_files = [p for p in paths if not p.is_file()]
     if missing_files:
-        shown = ", ".join(str(p) for p in missing_files[:5])
+        examples = ", ".join(str(p) for p in missing_files[:5])
         raise DatasetError(
-            f"{len(missing_files)} image path(s) in {csv_file} (column {path_column!r}) do not exist, e.g. {shown}: "
+            f"{len(missing_files)} image path(s) in {csv_file} (column {path_column!r}) do not exist, e.g. {examples}: "
             f"paths are relative to {folder} unless absolute; fix the CSV or restore the files"
         )
     return Dataset(name=name or csv_file.stem, root=folder, image_paths=tuple(paths),
