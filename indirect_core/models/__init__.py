@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from ._base import Reducer, l2_normalize
+from ._base import NotFittedModelError, Reducer, l2_normalize
 from .baselines import PCA, Autoencoder, CLIPFeatures, LinearAutoencoder, Oracle, RandomEmbedding, RandomTransform
 from .indirect import InDiReCT, InDiReCTLBFGS, acos_safe, indirect_loss
 
@@ -57,5 +57,6 @@ def model_key(model: Reducer) -> str:
 
 
 __all__ = ["MODELS", "PAPER_MODELS", "INDIRECT_SOLVERS", "make_model", "display_name", "model_key", "Reducer",
+           "NotFittedModelError",
            "InDiReCT", "InDiReCTLBFGS", "RandomEmbedding", "CLIPFeatures", "RandomTransform", "PCA",
            "LinearAutoencoder", "Autoencoder", "Oracle", "acos_safe", "indirect_loss", "l2_normalize"]

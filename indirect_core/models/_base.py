@@ -1,27 +1,86 @@
-"""Shared estimator plumbing: input validation, seeding and the fit/transform contract every model follows."""
+"""Shared estimator plumbing: input validation, seeding and the fit/transform contract every model follows.
+
+Output type (every model): a ``torch.Tensor`` in gives a float32 ``torch.Tensor`` out, and cached features
+(``ImageFeatures``) give one too; anything else (a NumPy array, a list, a DataFrame) gives a float32 NumPy
+array. Inputs are validated like scikit-learn's ``check_array`` does, with its messages where its checks look
+for them, raised as ``ConfigError`` (a ``ValueError``) that also names the fix.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from ..errors import ConfigError
 
 FIT_INPUTS = ("text", "image_labels", "none")
 
 
-def as_features(values: Any, name: str) -> torch.Tensor:
-    """A 2-D float32 CPU tensor from a tensor/array, or a ConfigError naming ``name``."""
-    tensor = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
+class NotFittedModelError(ConfigError, NotFittedError):
+    """``transform`` called before ``fit``: a ``ConfigError`` that is also scikit-learn's ``NotFittedError``."""
+
+
+def _as_tensor(values: Any, name: str) -> torch.Tensor:
+    """A tensor as it is; anything else through NumPy as float32 (sparse and complex input refused)."""
+    if isinstance(values, torch.Tensor):
+        if values.is_complex():
+            raise ConfigError(f"{name}: Complex data not supported; pass real-valued features")
+        return values
+    if sparse.issparse(values):
+        raise ConfigError(f"{name} is a sparse matrix: sparse input is not supported, pass a dense (n, d) array "
+                          "(e.g. X.toarray())")
+    array = np.asarray(values)
+    if np.iscomplexobj(array):
+        raise ConfigError(f"{name}: Complex data not supported; pass real-valued features")
+    if array.dtype.kind in "USV":
+        raise ConfigError(f"{name} holds {array.dtype} values: pass numbers (the CLIP features)")
+    # An object array of numbers converts as check_array converts it; one holding other objects raises
+    # NumPy's TypeError ("float() argument must be a string or a real number").
+    array = np.asarray(array, dtype=np.float32, order="C")
+    if not array.flags.writeable:  # torch does not share read-only memory (e.g. a memory-mapped file)
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
+def _check_shape(tensor: torch.Tensor, name: str) -> None:
     if tensor.ndim != 2:
-        raise ConfigError(f"{name} must be a 2-D (n, d) matrix, got shape {tuple(tensor.shape)}")
+        hint = ("Reshape your data: x.reshape(1, -1) for one sample (one image or prompt), x.reshape(-1, 1) "
+                "for one feature" if tensor.ndim == 1 else "pass one row per image or prompt")
+        raise ConfigError(f"{name} must be a 2-D (n_samples, n_features) matrix, got shape "
+                          f"{tuple(tensor.shape)}: {hint}")
     if tensor.shape[0] == 0:
         raise ConfigError(f"{name} is empty: give at least one row (for text features: at least one prompt)")
+    if tensor.shape[1] == 0:
+        raise ConfigError(f"{name} has 0 feature(s) (shape={tuple(tensor.shape)}) while a minimum of 1 is "
+                          "required: pass the CLIP features, one column per dimension")
+
+
+def _check_width(tensor: torch.Tensor, name: str, n_features: int | None, model: str) -> None:
+    if n_features is not None and tensor.shape[1] != n_features:
+        raise ConfigError(f"X has {tensor.shape[1]} features, but {model} is expecting {n_features} features as "
+                          f"input ({name} of width {tensor.shape[1]}, fitted on width {n_features}): use the same "
+                          "CLIP backbone for the prompts and the images")
+
+
+def _check_finite(tensor: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        raise ConfigError(f"{name} contains NaN or infinite values (as float32): recompute the features")
+
+
+def as_features(values: Any, name: str, n_features: int | None = None, model: str = "the model") -> torch.Tensor:
+    """A 2-D float32 CPU tensor (detached) from a tensor, array or list, or a ConfigError naming ``name``.
+
+    ``n_features``: the width the model was fitted on (``model`` names it in the error), None to accept any.
+    """
+    tensor = _as_tensor(values, name)
+    _check_shape(tensor, name)
+    _check_width(tensor, name, n_features, model)
     tensor = tensor.detach().to("cpu", torch.float32)
-    if not torch.isfinite(tensor).all():
-        raise ConfigError(f"{name} contains NaN or infinite values: recompute the features")
+    _check_finite(tensor, name)
     return tensor
 
 
@@ -64,7 +123,16 @@ def check_max_iter(max_iter: int | None) -> None:
 
 
 class Reducer(TransformerMixin, BaseEstimator):
-    """Base of every model: a scikit-learn estimator (``get_params``, ``set_params``, ``clone``, repr).
+    """Base of every model: a scikit-learn transformer (``get_params``, ``set_params``, ``clone``, repr).
+
+    ``fit(X, y=None)`` returns self; ``transform(X)`` gives the (n, k) embedding of image features ``X`` and
+    never refits; ``fit_transform(X, y=None)`` is scikit-learn's (fit on ``X``, then transform ``X``). Every fit
+    records ``n_features_in_`` (the width of the features it saw) and ``transform`` refuses another width.
+
+    Output type: a ``torch.Tensor`` (or cached ``ImageFeatures``) in gives a float32 ``torch.Tensor`` out;
+    anything else (NumPy array, list, DataFrame) gives a float32 NumPy array. Models that keep gradients
+    (``keeps_grad``: InDiReCT's transform, for attribution) keep the input's device and autograd graph when the
+    input tensor requires grad; otherwise the output is a detached CPU tensor.
 
     The constructor only stores parameters; learned state ends in ``_``. ``fit_input`` says what ``fit``
     learns from: ``"text"`` (prompt features), ``"image_labels"`` (the evaluation images and their labels,
@@ -76,17 +144,58 @@ class Reducer(TransformerMixin, BaseEstimator):
     display_name = "model"
     deterministic = False
     parallel_fit = False
+    keeps_grad = False
 
-    def fit(self, features: Any, labels: Any = None) -> "Reducer":
+    def fit(self, X: Any, y: Any = None) -> "Reducer":
         raise NotImplementedError
 
-    def transform(self, image_features: Any) -> torch.Tensor:
+    def transform(self, X: Any) -> torch.Tensor | np.ndarray:
+        """The (n, k) embedding of image features ``X``: a tensor for a tensor (or ``ImageFeatures``), else a
+        float32 NumPy array. Cached ``ImageFeatures`` made with another backbone than the model's are refused."""
+        self._check_fitted()
+        features = self._features_of_own_backbone(X)
+        tensor_in = isinstance(features, torch.Tensor)
+        width = getattr(self, "n_features_in_", None)
+        if self.keeps_grad and tensor_in and features.requires_grad:
+            _check_shape(features, "image_features")
+            _check_width(features, "image_features", width, type(self).__name__)
+            _check_finite(features.detach(), "image_features")
+            return self._transform(features.float())
+        out = self._transform(as_features(features, "image_features", width, type(self).__name__))
+        return out if tensor_in else out.detach().cpu().numpy().astype(np.float32, copy=False)
+
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
+        """The embedding of validated float32 features (subclasses)."""
         raise NotImplementedError
 
-    def fit_transform(self, features: Any, labels: Any = None) -> torch.Tensor:
-        """Fit, then transform the same features."""
-        return self.fit(features, labels).transform(features)
+    def _fitted_on(self, features: torch.Tensor | None) -> None:
+        """Record the width of the features a fit saw (none seen: no width to check in transform)."""
+        if features is None:
+            self.__dict__.pop("n_features_in_", None)
+        else:
+            self.n_features_in_ = int(features.shape[1])
+
+    def _features_of_own_backbone(self, features: Any) -> Any:
+        """The tensor of cached ``ImageFeatures``, refused when the model knows its own backbone (``backbone_``,
+        set by ``fit_space`` and ``load_projection``) and it is another one; any other input as it is."""
+        backbone = getattr(features, "backbone", None)
+        if not isinstance(backbone, dict) or not hasattr(features, "features"):
+            return features
+        own = getattr(self, "backbone_", None)
+        if own is not None and own.get("sha256") != backbone.get("sha256"):
+            raise ConfigError(f"these image features come from backbone {backbone.get('name')} "
+                              f"({str(backbone.get('sha256'))[:12]}) but the projection was fitted with "
+                              f"{own.get('name')} ({str(own.get('sha256'))[:12]}): embed the images with the "
+                              "projection's backbone, or fit the projection again with this one")
+        return torch.as_tensor(features.features)
 
     def _check_fitted(self) -> None:
         if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):
-            raise ConfigError(f"{type(self).__name__} is not fitted yet: call fit(...) before transform(...)")
+            raise NotFittedModelError(f"{type(self).__name__} is not fitted yet: call fit(...) before "
+                                      "transform(...)")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # every output is float32, whatever the input
+        tags.target_tags.required = self.fit_input == "image_labels"  # the Oracle learns from labels
+        return tags

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from sklearn.decomposition import PCA as SklearnPCA
 
@@ -32,16 +33,18 @@ class RandomEmbedding(Reducer):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, features: Any = None, labels: Any = None) -> "RandomEmbedding":
+    def fit(self, X: Any = None, y: Any = None) -> "RandomEmbedding":
+        """Nothing to learn. ``X`` (optional) is validated and its width recorded, so ``transform`` checks it;
+        ``fit()`` without features accepts any width. ``y`` is ignored. Returns self."""
         check_n_components(self.n_components)
+        self._fitted_on(None if X is None else as_features(X, "features"))
         self.fitted_ = True
         return self
 
-    def transform(self, image_features: Any) -> torch.Tensor:
-        self._check_fitted()
-        n = len(as_features(image_features, "image_features"))
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
+        """``randn(n, k)`` from ``random_state``, L2-normalised: only the number of rows of the input is used."""
         generator = torch.Generator().manual_seed(seed_of(self.random_state))
-        return l2_normalize(torch.randn(n, self.n_components, generator=generator))
+        return l2_normalize(torch.randn(len(features), self.n_components, generator=generator))
 
 
 class CLIPFeatures(Reducer):
@@ -57,14 +60,16 @@ class CLIPFeatures(Reducer):
         self.random_state = random_state
         self.normalize = normalize
 
-    def fit(self, features: Any = None, labels: Any = None) -> "CLIPFeatures":
+    def fit(self, X: Any = None, y: Any = None) -> "CLIPFeatures":
+        """Nothing to learn. ``X`` (optional) is validated and its width recorded, so ``transform`` checks it;
+        ``fit()`` without features accepts any width. ``y`` is ignored. Returns self."""
+        self._fitted_on(None if X is None else as_features(X, "features"))
         self.fitted_ = True
         return self
 
-    def transform(self, image_features: Any) -> torch.Tensor:
-        self._check_fitted()
-        features = as_features(image_features, "image_features").clone()
-        return l2_normalize(features) if self.normalize else features
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
+        """The features themselves (a copy), L2-normalised with ``normalize=True``."""
+        return l2_normalize(features) if self.normalize else features.clone()
 
 
 class RandomTransform(Reducer):
@@ -76,16 +81,16 @@ class RandomTransform(Reducer):
         self.n_components = n_components
         self.random_state = random_state
 
-    def fit(self, text_features: Any, labels: Any = None) -> "RandomTransform":
-        dim = as_features(text_features, "text_features").shape[1]
-        check_n_components(self.n_components, dim)
+    def fit(self, X: Any, y: Any = None) -> "RandomTransform":
+        """Draw U for the width of the prompt features ``X`` (their values are not used); ``y`` is ignored."""
+        texts = as_features(X, "text_features")
+        check_n_components(self.n_components, texts.shape[1])
         generator = torch.Generator().manual_seed(seed_of(self.random_state))
-        self.components_ = torch.normal(0.0, 0.1, (self.n_components, dim), generator=generator)
+        self.components_ = torch.normal(0.0, 0.1, (self.n_components, texts.shape[1]), generator=generator)
+        self._fitted_on(texts)
         return self
 
-    def transform(self, image_features: Any) -> torch.Tensor:
-        self._check_fitted()
-        features = as_features(image_features, "image_features")
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
         return l2_normalize(l2_normalize(features) @ self.components_.T)
 
 
@@ -106,10 +111,11 @@ class PCA(Reducer):
         self.normalize = normalize
         self.too_few_prompts = too_few_prompts
 
-    def fit(self, text_features: Any, labels: Any = None) -> "PCA":
+    def fit(self, X: Any, y: Any = None) -> "PCA":
+        """Fit on the prompt features ``X`` (rows L2-normalised unless already unit); ``y`` is ignored."""
         if self.too_few_prompts not in ("fail", "truncate"):
             raise ConfigError(f"too_few_prompts={self.too_few_prompts!r}: use 'fail' or 'truncate'")
-        texts = unit_rows(as_features(text_features, "text_features"))
+        texts = unit_rows(as_features(X, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
         k = self.n_components
         if len(texts) < k:
@@ -121,11 +127,10 @@ class PCA(Reducer):
         self.pca_ = SklearnPCA(n_components=k, svd_solver="full", random_state=seed_of(self.random_state))
         self.pca_.fit(texts.double().numpy())
         self.components_ = torch.as_tensor(self.pca_.components_, dtype=torch.float32)
+        self._fitted_on(texts)
         return self
 
-    def transform(self, image_features: Any) -> torch.Tensor:
-        self._check_fitted()
-        features = as_features(image_features, "image_features")
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
         if self.normalize:
             features = l2_normalize(features)
         reduced = torch.as_tensor(self.pca_.transform(features.double().numpy()), dtype=torch.float32)
@@ -155,8 +160,9 @@ class _AutoencoderBase(Reducer):
         them form the encoder."""
         raise NotImplementedError
 
-    def fit(self, text_features: Any, labels: Any = None) -> "_AutoencoderBase":
-        texts = unit_rows(as_features(text_features, "text_features"))
+    def fit(self, X: Any, y: Any = None) -> "_AutoencoderBase":
+        """Train on the prompt features ``X`` (rows L2-normalised unless already unit); ``y`` is ignored."""
+        texts = unit_rows(as_features(X, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
         check_max_iter(self.max_iter)
         spec, n_encoder = self._architecture(texts.shape[1])
@@ -178,11 +184,10 @@ class _AutoencoderBase(Reducer):
         self.encoder_ = torch.nn.Sequential(*encoder).eval().requires_grad_(False)
         self.loss_, self.n_iter_, self.loss_curve_ = result.best_loss, result.n_iter, result.loss_curve
         self.best_iter_ = result.best_iter
+        self._fitted_on(texts)
         return self
 
-    def transform(self, image_features: Any) -> torch.Tensor:
-        self._check_fitted()
-        features = as_features(image_features, "image_features")
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
         if self.normalize:
             features = l2_normalize(features)
         with torch.no_grad():
@@ -234,10 +239,15 @@ class Oracle(Reducer):
         self.max_iter = max_iter
         self.progress = progress
 
-    def fit(self, image_features: Any, labels: Any = None) -> "Oracle":
-        if labels is None:
-            raise ConfigError("Oracle.fit needs the labels of the images: fit(image_features, labels)")
-        features = l2_normalize(as_features(image_features, "image_features"))
+    def fit(self, X: Any, y: Any = None) -> "Oracle":
+        """Train on the image features ``X`` and their labels ``y`` (required; any type, one per row)."""
+        if y is None:
+            raise ConfigError("Oracle.fit needs the labels of the images (Oracle requires y to be passed, but the "
+                              "target y is None): call fit(image_features, labels)")
+        features = l2_normalize(as_features(X, "image_features"))
+        labels = np.asarray(y)
+        if labels.ndim != 1:
+            raise ConfigError(f"Oracle.fit: y should be a 1d array of labels, one per image, got shape {labels.shape}")
         if len(labels) != len(features):
             raise ConfigError(f"Oracle.fit got {len(features)} images but {len(labels)} labels")
         check_n_components(self.n_components, features.shape[1])
@@ -254,9 +264,8 @@ class Oracle(Reducer):
         self.classes_ = classes
         self.loss_, self.n_iter_, self.loss_curve_ = result.best_loss, result.n_iter, result.loss_curve
         self.best_iter_ = result.best_iter
+        self._fitted_on(features)
         return self
 
-    def transform(self, image_features: Any) -> torch.Tensor:
-        self._check_fitted()
-        features = as_features(image_features, "image_features")
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
         return l2_normalize(l2_normalize(features) @ self.components_.T)

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
 from ._base import Reducer, as_features, check_max_iter, check_n_components, l2_normalize, seed_of
 from ._objectives import IndirectObjective
 from ._patience import fit_with_patience, one_thread
@@ -49,36 +48,12 @@ class _Projection(Reducer):
     """What both InDiReCT estimators share: the fitted U and the transform into the notion space."""
 
     display_name = "InDiReCT"
+    keeps_grad = True
 
-    def transform(self, image_features: Any) -> torch.Tensor:
-        """Normalise, project with U, renormalise: (n, k) unit rows. Differentiable (for attribution).
-
-        Cached features (``ImageFeatures``) carry their backbone's identity: when this model knows its own
-        (``backbone_``, set by ``fit_space`` and ``load_projection``) a different backbone is refused.
-        """
-        self._check_fitted()
-        image_features = self._features_of_own_backbone(image_features)
-        if isinstance(image_features, torch.Tensor) and image_features.requires_grad:
-            features = image_features.float()
-        else:
-            features = as_features(image_features, "image_features")
-        if features.shape[1] != self.n_features_in_:
-            raise ConfigError(f"image_features have dimension {features.shape[1]} but {type(self).__name__} was "
-                              f"fitted on {self.n_features_in_}-d text features: use the same CLIP backbone for both")
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
+        """Normalise, project with U, renormalise: (n, k) unit rows. Differentiable (for attribution)."""
         components = self.components_.to(features.device)
         return l2_normalize(l2_normalize(features) @ components.T)
-
-    def _features_of_own_backbone(self, image_features: Any) -> Any:
-        backbone = getattr(image_features, "backbone", None)
-        if not isinstance(backbone, dict) or not hasattr(image_features, "features"):
-            return image_features
-        own = getattr(self, "backbone_", None)
-        if own is not None and own.get("sha256") != backbone.get("sha256"):
-            raise ConfigError(f"these image features come from backbone {backbone.get('name')} "
-                              f"({str(backbone.get('sha256'))[:12]}) but the projection was fitted with "
-                              f"{own.get('name')} ({str(own.get('sha256'))[:12]}): embed the images with the "
-                              "projection's backbone, or fit the projection again with this one")
-        return image_features.features
 
     def explained_variance_ratio(self, text_features: Any) -> np.ndarray:
         """Share of the (uncentred) text-feature energy along each principal direction, for diagnostics."""
@@ -92,10 +67,10 @@ class _Projection(Reducer):
             self.loss_ = float(indirect_loss(self.components_, texts))
         self.loss_curve_ = curve
         self.n_iter_ = n_iter
-        self.n_features_in_ = texts.shape[1]
+        self._fitted_on(texts)
 
-    def _prepare(self, text_features: Any) -> torch.Tensor:
-        texts = l2_normalize(as_features(text_features, "text_features"))
+    def _prepare(self, X: Any) -> torch.Tensor:
+        texts = l2_normalize(as_features(X, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
         check_max_iter(self.max_iter)
         return texts
@@ -121,9 +96,10 @@ class InDiReCT(_Projection):
         self.max_iter = max_iter
         self.progress = progress
 
-    def fit(self, text_features: Any, labels: Any = None) -> "InDiReCT":
-        """Fit the projection U on prompt features (rows are L2-normalised first). Returns self."""
-        texts = self._prepare(text_features)
+    def fit(self, X: Any, y: Any = None) -> "InDiReCT":
+        """Fit the projection U on prompt features ``X`` (n_prompts, d); rows are L2-normalised first, ``y`` is
+        ignored. Returns self."""
+        texts = self._prepare(X)
         generator = torch.Generator().manual_seed(seed_of(self.random_state))
         weights = torch.normal(0.0, 0.1, (self.n_components, texts.shape[1]), generator=generator)
         result = fit_with_patience(IndirectObjective(texts, weights, eps=ACOS_EPS), lr=self.lr,
@@ -153,9 +129,10 @@ class InDiReCTLBFGS(_Projection):
         self.max_iter = max_iter
         self.progress = progress
 
-    def fit(self, text_features: Any, labels: Any = None) -> "InDiReCTLBFGS":
-        """Fit the projection U on prompt features (rows are L2-normalised first). Returns self."""
-        texts = self._prepare(text_features)
+    def fit(self, X: Any, y: Any = None) -> "InDiReCTLBFGS":
+        """Fit the projection U on prompt features ``X`` (n_prompts, d); rows are L2-normalised first, ``y`` is
+        ignored. Returns self."""
+        texts = self._prepare(X)
         seed_of(self.random_state)  # validated even though unused
         start = _principal_start(texts.double(), self.n_components).float()
         weights = start.clone().requires_grad_(True)
