@@ -11,7 +11,7 @@ What it measures
               every Adam-trained model (InDiReCT, LAE, AE, Oracle) through autograd and torch.optim.Adam with
               deep-copied best snapshots (re-implemented below from the authors' loop, with the package's
               patience tolerance and iteration cap); the other models through the package.
-    package   ``ic.study.evaluate_notions(..., n_jobs=2)``: hand-written exact gradients, Adam written out,
+    package   ``ic.analysis.study.evaluate_notions(..., n_jobs=2)``: hand-written exact gradients, Adam written out,
               one thread per fit, the Adam-trained fits in two worker processes.
 
     Both tables must be identical (every metric of every run equal) and so must every fit's iteration count.
@@ -65,8 +65,8 @@ def baseline_fit(model, texts, images, labels):
     import numpy as np
     import torch
 
-    from indirect_core.models._base import l2_normalize, seed_of, unit_rows
-    from indirect_core.models.indirect import indirect_loss
+    from indirect_core.core.models._base import l2_normalize, seed_of, unit_rows
+    from indirect_core.core.models.indirect import indirect_loss
 
     seed = seed_of(model.random_state)
     if isinstance(model, __import__("indirect_core").InDiReCT):
@@ -124,7 +124,7 @@ def baseline_evaluation(notions, images, data, plan, seeds, threads=1):
     import pandas as pd
 
     import indirect_core as ic
-    from indirect_core.experiment import RUN_COLUMNS
+    from indirect_core.analysis.experiment import RUN_COLUMNS
 
     rows = []
     for notion, texts in notions:
@@ -143,7 +143,7 @@ def baseline_evaluation(notions, images, data, plan, seeds, threads=1):
                         model.fit() if model.fit_input == "none" else model.fit(images, labels)
                     metrics = ic.evaluate(model.transform(images), labels)
                 except ic.NotApplicableError:
-                    metrics = {m: float("nan") for m in ic.METRICS}
+                    metrics = {m: float("nan") for m in ic.core.metrics.METRICS}
                 rows.append({"notion": notion.name, "model": key, "seed": seed, **metrics,
                              "n_iter": getattr(model, "n_iter_", None)})
     return pd.DataFrame(rows, columns=[c for c in RUN_COLUMNS if c not in ("fit_seconds", "evaluate_seconds",
@@ -175,14 +175,14 @@ def main() -> int:
     data = ic.load_dataset(dataset, root=root, **(settings.get("options") or {}), progress=False)
     cached = ic.image_features(backbone, data, cache_dir=args.cache_dir, progress=False)
     notions = [(n.for_dataset(data), backbone.encode_texts(n.for_dataset(data).prompts))
-               for n in ic.notions.notions_for(dataset)]
+               for n in ic.data.notions.notions_for(dataset)]
     print(f"{dataset}: {len(data)} images, notions {[n.name for n, _ in notions]}, models {plan['models']}, "
           f"seeds {seeds}, k={plan['n_components']}, options {plan.get('model_options') or {}}")
     warn_if_busy()
     load = OtherLoad()
 
     started = time.perf_counter()
-    result = ic.study.evaluate_notions(backbone, data, cached.features, [n for n, _ in notions], models=plan["models"],
+    result = ic.analysis.study.evaluate_notions(backbone, data, cached.features, [n for n, _ in notions], models=plan["models"],
                                        seeds=seeds, n_components=plan["n_components"],
                                        model_options=plan.get("model_options"), n_jobs=args.jobs, progress=False)
     package_seconds = time.perf_counter() - started
@@ -193,7 +193,7 @@ def main() -> int:
     print(f"baseline: {baseline_seconds:.1f} s", flush=True)
 
     after = result.runs
-    metrics = list(ic.METRICS)
+    metrics = list(ic.core.metrics.METRICS)
     same = (list(before.model) == list(after.model) and
             np.array_equal(before[metrics].to_numpy(), after[metrics].to_numpy(), equal_nan=True) and
             before.n_iter.fillna(-1).astype(int).tolist() == after.n_iter.fillna(-1).astype(int).tolist())

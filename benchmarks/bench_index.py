@@ -77,7 +77,7 @@ def main() -> int:
     setup_torch()
     import faiss
 
-    from indirect_core.index import DEFAULT_NPROBE, ExactIndex, IVFIndex
+    from indirect_core.core.index import DEFAULT_NPROBE, ExactIndex, IVFIndex
 
     faiss.omp_set_num_threads(2)
     nprobe = args.nprobe or DEFAULT_NPROBE

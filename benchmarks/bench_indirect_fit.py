@@ -13,7 +13,7 @@ What it measures
     Ours: ``ic.InDiReCT(n_components=k, random_state=seed).fit(X)`` (hand-written exact gradients, Adam's
     update written out, one thread). Every fit must return the same U (max |diff| <= 1e-6; in practice 0)
     after the same number of iterations. Then five seeds: the authors' fits one after the other against ours
-    spread over two worker processes (``ic.experiment.parallel_fits``), as the evaluation runs them.
+    spread over two worker processes (``ic.analysis.experiment.parallel_fits``), as the evaluation runs them.
     ``InDiReCT (L-BFGS)``, our other solver of the objective, is printed for information (loss and time).
 
     Feature sets (k = 128, d = 512): 17 and 120 prompts with a structure like CLIP prompt features (a shared
@@ -131,8 +131,8 @@ def main() -> int:
     import torch
 
     import indirect_core as ic
-    from indirect_core.experiment import fit_model, parallel_fits
-    from indirect_core.models.indirect import indirect_loss
+    from indirect_core.analysis.experiment import fit_model, parallel_fits
+    from indirect_core.core.models.indirect import indirect_loss
 
     k = args.n_components
     authors_fit(prompt_like_features(17, args.dim, 99), k, 0)  # warm-up

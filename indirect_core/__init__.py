@@ -2,28 +2,25 @@
 
 A small public surface, like ``clip``'s: load a backbone, embed prompts and images, fit InDiReCT on the
 prompts, transform the images, evaluate with the paper's metrics; or hold a ``Space`` (prompts + projection +
-an index of your images) and search it by text or image.
+an index of your images) and search it by text or image. Names and subpackages load on first use, so
+``import indirect_core`` does not import torch. The layers, each a subpackage importing only those below it:
+``_util`` → ``engines`` → ``backbone`` → ``data`` → ``features`` → ``core`` → ``analysis`` | ``composed`` →
+``report`` → ``batch`` → ``apps``.
 """
-from . import atomic, cache, naming, neighbours, notebook, notions, parameters, projections, provenance, study, tables
-from .backbone import Backbone, load_backbone
-from .random_weights import RANDOM_WEIGHTS_MARKER
-from .cache import ImageFeatures, image_features
-from .datasets import Dataset, available_datasets, load_dataset
-from .errors import BackboneError, ConfigError, DatasetError, IndirectError, NotApplicableError
-from .experiment import run_notion, summarize
-from .metrics import METRICS, SHORT_NAMES, evaluate
-from .models import (MODELS, PCA, Autoencoder, CLIPFeatures, InDiReCT, InDiReCTLBFGS, LinearAutoencoder, Oracle,
-                     RandomEmbedding, RandomTransform, make_model)
-from .notions import Notion, get_notion, notions_for
-from . import index, space
-from .space import Space
+import lazy_loader as _lazy
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "RANDOM_WEIGHTS_MARKER", "Backbone", "load_backbone", "ImageFeatures", "image_features", "Dataset",
-    "available_datasets", "load_dataset", "BackboneError", "ConfigError", "DatasetError", "IndirectError",
-    "NotApplicableError", "run_notion", "summarize", "METRICS", "SHORT_NAMES", "evaluate", "MODELS", "PCA",
-    "Autoencoder", "CLIPFeatures", "InDiReCT", "InDiReCTLBFGS", "LinearAutoencoder", "Oracle", "RandomEmbedding",
-    "RandomTransform", "make_model", "Notion", "get_notion", "notions_for", "Space",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["analysis", "apps", "backbone", "batch", "composed", "core", "data", "engines", "features", "report"],
+    submod_attrs={
+        "backbone": ["Backbone", "load_backbone"],
+        "features.cache": ["image_features"],
+        "data.datasets": ["load_dataset"],
+        "data.notions": ["get_notion"],
+        "core.models": ["InDiReCT", "InDiReCTLBFGS", "make_model"],
+        "core.metrics": ["evaluate"],
+        "apps.space": ["Space"],
+        "_util.errors": ["IndirectError", "ConfigError", "BackboneError", "DatasetError", "NotApplicableError"],
+    })

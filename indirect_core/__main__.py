@@ -12,9 +12,9 @@ import warnings
 from pathlib import Path
 from typing import TextIO
 
-from .errors import ConfigError, IndirectError
-from .experiment import DEFAULT_MODELS
-from . import space_cli
+from ._util.errors import ConfigError, IndirectError
+from .analysis.experiment import DEFAULT_MODELS
+from .apps import space_cli
 from .engines import available_engines
 
 
@@ -76,7 +76,7 @@ def _main(argv: list[str] | None) -> int:
         if args.command in space_cli.COMMANDS:
             return space_cli.run(args)
         if args.command == "check-report":
-            from .report_check import check_run
+            from .report.page_check import check_run
 
             checks = check_run(args.run_dir)
             for check in checks:
@@ -88,7 +88,7 @@ def _main(argv: list[str] | None) -> int:
                     print(f"    {problem}")
             return 0 if all(c.ok for c in checks) else 1
         if args.command == "report":
-            from .batch import check_plan, load_plan, run_plan
+            from .batch.runner import check_plan, load_plan, run_plan
 
             name = args.name or load_plan(args.plan)["name"]
             if args.check:
@@ -102,11 +102,11 @@ def _main(argv: list[str] | None) -> int:
                      cache_dir=args.cache_dir, figures_dir=args.figures_dir, executor=args.executor,
                      address=args.address)
             return 0
-        from .study import run_study  # imported late so --help stays fast
+        from .report.results import run_study  # imported late so --help stays fast
 
         notions = args.notions
         if args.template or args.words:
-            from .notions import notion_from_words, read_word_file
+            from .data.notions import notion_from_words, read_word_file
 
             if not (args.template and args.words):
                 raise ConfigError("--template and --words go together: give both, e.g. "

@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 import indirect_core as ic
-from indirect_core.attribution import (METHODS, EmbeddingDistance, attribute, black_baseline, explain_images,
+from indirect_core.analysis.attribution import (METHODS, EmbeddingDistance, attribute, black_baseline, explain_images,
                                        mask_share, normalize_heatmap, transform_mask, unnormalize_image)
-from indirect_core.errors import ConfigError
+from indirect_core._util.errors import ConfigError
 
 SIZE, HALF = 224, 112
 # Occlusion bleeds window - stride = window // 2 pixels past an edge; window 16 keeps the bleed at 8 px.

@@ -17,9 +17,9 @@ import torch
 
 import indirect_core as ic
 from indirect_core import backbone as bbmod
-from indirect_core import datasets as ds
-from indirect_core.cache import image_features
-from indirect_core.errors import DatasetError
+from indirect_core.data import datasets as ds
+from indirect_core.features.cache import image_features
+from indirect_core._util.errors import DatasetError
 
 
 def _count_forward_calls(backbone, monkeypatch) -> list[int]:
@@ -42,7 +42,7 @@ def test_second_call_reads_the_cache_without_the_model(tiny_backbone, small_shap
         "shard-00000", "shard-00001", "shard-00002"]
     manifest = json.loads((first.location / "manifest.json").read_text())
     assert manifest["backbone"]["sha256"] == tiny_backbone.weights_sha256 and manifest["n_features"] == 60
-    assert manifest["warning"] == ic.RANDOM_WEIGHTS_MARKER
+    assert manifest["warning"] == ic.backbone.RANDOM_WEIGHTS_MARKER
     calls = _count_forward_calls(tiny_backbone, monkeypatch)
     second = ic.image_features(tiny_backbone, small_shapes, cache_dir=tmp_path, batch_size=16, shard_size=25,
                                progress=False)

@@ -20,7 +20,7 @@ from indirect_core.composed.benchmarks import (available_benchmarks, check_bench
                                                cirr_recall_submission, cirr_subset_submission, load_benchmark,
                                                write_circo_submission, write_cirr_submission)
 from indirect_core.composed.evaluate import rank_gallery, rank_subsets
-from indirect_core.errors import ConfigError, DatasetError
+from indirect_core._util.errors import ConfigError, DatasetError
 
 # ----------------------------------------------------------------------------- helpers
 

@@ -7,7 +7,7 @@ import torch
 
 import indirect_core as ic
 from indirect_core.composed import encode_with_pseudo_tokens, placeholder_id
-from indirect_core.errors import ConfigError
+from indirect_core._util.errors import ConfigError
 
 STAR_PROMPTS = [
     "a photo of * , is red",

@@ -17,10 +17,10 @@ from torch import nn
 
 import clip
 import indirect_core as ic
-from indirect_core import torch_files
+from indirect_core._util import torch_files
 from indirect_core.composed import checkpoints, masking, methods
 from indirect_core.composed.mappers import LinCIRPhi, Pic2WordMapper
-from indirect_core.errors import ConfigError
+from indirect_core._util.errors import ConfigError
 
 E, W = 512, 64  # random-tiny: joint embedding 512, text transformer (token) width 64
 
@@ -125,7 +125,7 @@ def test_our_checkpoints_load_into_the_official_networks(tmp_path, tiny_backbone
     record = raw_phi["indirect_core"]
     assert record["method"] == "lincir" and record["step"] == 5 and record["backbone"]["sha256"] == \
         tiny_backbone.weights_sha256
-    assert record["warning"] == ic.RANDOM_WEIGHTS_MARKER  # made with a random-weight backbone, and says so
+    assert record["warning"] == ic.backbone.RANDOM_WEIGHTS_MARKER  # made with a random-weight backbone, and says so
 
 
 def test_clip_weights_can_be_stored_for_the_official_resume(tmp_path, tiny_backbone):
@@ -314,7 +314,7 @@ def _reference_encoder(model, prompt: str, placeholder: str, token: torch.Tensor
 
 def _query_set(benchmark: str, captions: tuple) -> ic.composed.QuerySet:
     paths = tuple(f"/nonexistent/{i}.png" for i in range(4))  # only the features matter here
-    images = ic.Dataset(name="fixture", root="/nonexistent", image_paths=paths,
+    images = ic.data.datasets.Dataset(name="fixture", root="/nonexistent", image_paths=paths,
                         labels=pd.DataFrame({"name": [f"img{i}" for i in range(4)]}))
     return ic.composed.QuerySet(benchmark=benchmark, split="val", subset="", images=images,
                                 reference=np.array([2, 0]), captions=captions, targets=((1,), (3,)),

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from indirect_core import RANDOM_WEIGHTS_MARKER
+from indirect_core.backbone import RANDOM_WEIGHTS_MARKER
 from indirect_core.composed import (QuerySet, average_over_subsets, evaluate, evaluate_methods,
                                     mean_average_precision_at_k, rank, rank_candidates, rank_gallery, rank_subsets,
                                     recall_at_k, recall_subset_at_k, results_table)
-from indirect_core.datasets import Dataset
-from indirect_core.errors import ConfigError
+from indirect_core.data.datasets import Dataset
+from indirect_core._util.errors import ConfigError
 
 
 def _images(n: int) -> Dataset:

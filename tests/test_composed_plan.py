@@ -13,7 +13,7 @@ import yaml
 
 import indirect_core as ic
 from indirect_core import batch
-from indirect_core.composed import report
+from indirect_core.report import composed as report
 from indirect_core.composed.study import run_benchmark
 from test_composed_benchmarks import make_cirr
 
@@ -116,9 +116,9 @@ def test_tables_print_percent_with_the_best_value_per_subset_in_bold():
 
 def test_tables_made_with_random_weights_say_so_in_the_files():
     table = _table(random_weights=True)
-    assert report.to_markdown(table).count(ic.RANDOM_WEIGHTS_MARKER) == 1
-    assert report.to_markdown(table, random_weights=False).count(ic.RANDOM_WEIGHTS_MARKER) == 0
-    assert ic.RANDOM_WEIGHTS_MARKER in report.to_latex(table)
+    assert report.to_markdown(table).count(ic.backbone.RANDOM_WEIGHTS_MARKER) == 1
+    assert report.to_markdown(table, random_weights=False).count(ic.backbone.RANDOM_WEIGHTS_MARKER) == 0
+    assert ic.backbone.RANDOM_WEIGHTS_MARKER in report.to_latex(table)
 
 
 def test_a_hidden_test_split_writes_the_server_submissions_instead_of_scores(tiny_backbone, cache_dir, tmp_path):

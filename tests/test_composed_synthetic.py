@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 
 import indirect_core as ic
-from indirect_core import synthetic_shapes as shapes
+from indirect_core.data import synthetic_shapes as shapes
 from indirect_core.composed import (QuerySet, evaluate, load_synthetic_cir, query_features, rank_subsets,
                                     recall_subset_at_k, synthetic_cir_train)
 from indirect_core.composed import synthetic as cir
-from indirect_core.errors import ConfigError
+from indirect_core._util.errors import ConfigError
 
 TINY = dict(n_queries=24, n_gallery=60, n_train=20, image_size=64, seed=3)
 FACTORS = ("shape", "object_colour", "background_colour", "size_class")

@@ -25,8 +25,8 @@ from indirect_core.composed.encoding import encode_pseudo_batch, encode_with_pse
 from indirect_core.composed.mappers import LinCIRPhi, Pic2WordMapper
 from indirect_core.composed.train_lincir import MaskedCaptions, lincir_loss, trimmed
 from indirect_core.composed.train_pic2word import pic2word_loss
-from indirect_core.errors import ConfigError
-from indirect_core.notebook_execution import execute_notebook
+from indirect_core._util.errors import ConfigError
+from indirect_core.batch.notebook_execution import execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 COLOURS = "red blue green yellow orange purple pink brown".split()
@@ -448,14 +448,14 @@ def test_notebook_06_trains_and_saves_through_papermill(tmp_path, cache_dir):
     executed = nbformat.read(tmp_path / "06.ipynb", as_version=4)
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/html", ""))
                      for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert ic.RANDOM_WEIGHTS_MARKER.upper() in text and "pic2word: 6 steps of 16 on 48 training samples" in text
+    assert ic.backbone.RANDOM_WEIGHTS_MARKER.upper() in text and "pic2word: 6 steps of 16 on 48 training samples" in text
     mapper = ic.composed.load_mapper(out / "mapper.pt", ic.load_backbone("random-tiny", cache_dir=cache_dir))
     assert isinstance(mapper, Pic2WordMapper)
     assert torch.load(out / "checkpoint.pt", weights_only=True)["indirect_core"]["step"] == 6
     assert len((out / "loss_curve.csv").read_text().splitlines()) == 7
     assert (out / "figures" / "loss_curve.png").stat().st_size > 1000
     assert (out / "figures" / "loss_curve.pdf").read_bytes().startswith(b"%PDF")
-    assert json.loads((out / "provenance.json").read_text())["WARNING"] == ic.RANDOM_WEIGHTS_MARKER
+    assert json.loads((out / "provenance.json").read_text())["WARNING"] == ic.backbone.RANDOM_WEIGHTS_MARKER
     source = nbformat.read(ROOT / "notebooks" / "06_train_mapper.ipynb", as_version=4)
     assert source.cells[1].metadata.get("tags") == ["parameters"]
     assert all(not c.get("outputs") and c.get("execution_count") is None

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from indirect_core import datasets as ds
-from indirect_core.datasets.user import load_plain_folder
-from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.data import datasets as ds
+from indirect_core.data.datasets.user import load_plain_folder
+from indirect_core._util.errors import ConfigError, DatasetError
 
 
 def _png(path: Path, colour=(255, 0, 0), size=8) -> Path:

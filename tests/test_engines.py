@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import indirect_core as ic
-from indirect_core import batch, engines
+from indirect_core import batch
+from indirect_core import engines
 
 
 class RecordingEngine:

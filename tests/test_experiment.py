@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import indirect_core as ic
-from indirect_core.experiment import run_notion, summarize
-from indirect_core.tables import to_latex, to_markdown
+from indirect_core.analysis.experiment import run_notion, summarize
+from indirect_core.report.tables import to_latex, to_markdown
 
 
 def _inputs():
@@ -29,9 +29,9 @@ def runs():
 
 def test_one_row_per_model_and_seed_with_all_metrics(runs):
     assert len(runs) == 15 and list(runs.columns[:3]) == ["notion", "model", "seed"]
-    assert set(ic.METRICS) <= set(runs.columns)
+    assert set(ic.core.metrics.METRICS) <= set(runs.columns)
     pca = runs[runs.model == "pca"]
-    assert pca[list(ic.METRICS)].isna().all().all() and "at least 4 prompts, got 3" in pca.note.iloc[0]
+    assert pca[list(ic.core.metrics.METRICS)].isna().all().all() and "at least 4 prompts, got 3" in pca.note.iloc[0]
     random = runs[runs.model == "random"]
     assert random["precision_at_1"].nunique() > 1  # seeds drive the random baseline
     again = run_notion("toy", *_inputs(), models=["random"], seeds=[0, 1, 2], n_components=4, progress=False)
@@ -56,9 +56,9 @@ def _planted_summary():
             for seed, shift in ((0, -0.01), (1, 0.01)):
                 value = mean + shift if notion == "colour" else 0.5 + 0.1 * (key == "clip") + shift
                 row = {"notion": notion, "model": key, "seed": seed, "note": ""}
-                row.update({m: value for m in ic.METRICS})
+                row.update({m: value for m in ic.core.metrics.METRICS})
                 if key == "pca":
-                    row.update({m: float("nan") for m in ic.METRICS})
+                    row.update({m: float("nan") for m in ic.core.metrics.METRICS})
                     row["note"] = "PCA with n_components=128 needs at least 128 prompts, got 17"
                 rows.append(row)
     runs = pd.DataFrame(rows)
@@ -81,9 +81,9 @@ def test_tables_bold_the_best_zero_shot_value_and_set_the_oracle_apart():
     assert "- 17 of 17 words" in colour and "InDiReCT (L-BFGS) = our solver" in markdown
     shape = markdown.split("### shape")[1]
     assert "| CLIP | **0.600** ± 0.010" in shape and "| InDiReCT | 0.500 ± 0.010" in shape
-    html = ic.tables.to_html(summary)
+    html = ic.report.tables.to_html(summary)
     assert html.count("class='mean best'") == 7 + 1 + 7  # colour: InDiReCT ×7 + CLIP's MAP tie; shape: CLIP ×7
-    assert "class='upper-bound'" in html and "n/a¹" in html and "white-space:nowrap" in ic.tables.STYLE
+    assert "class='upper-bound'" in html and "n/a¹" in html and "white-space:nowrap" in ic.report.tables.STYLE
     latex = to_latex(summary, random_weights=False)
     for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule(l){2-9}", r"\begin{tabular}{llccccccc}"):
         assert command in latex
@@ -108,7 +108,7 @@ def test_runner_rejects_bad_arguments():
 
 
 def test_fits_in_worker_processes_give_the_same_table_as_one_process():
-    from indirect_core.experiment import parallel_fits
+    from indirect_core.analysis.experiment import parallel_fits
 
     texts, images, labels = _inputs()
     options = {"indirect": {"max_iter": 120}, "lae": {"max_iter": 80}, "oracle": {"max_iter": 80}}
@@ -119,7 +119,7 @@ def test_fits_in_worker_processes_give_the_same_table_as_one_process():
     with parallel_fits(2) as pool:
         assert pool is not None
         parallel = run_notion("toy", texts, images, labels, executor=pool, keep=kept, **kwargs)
-    metrics = list(ic.METRICS)
+    metrics = list(ic.core.metrics.METRICS)
     assert np.array_equal(alone[metrics].to_numpy(), parallel[metrics].to_numpy())
     assert alone.n_iter.fillna(-1).tolist() == parallel.n_iter.fillna(-1).tolist() and alone.n_iter.iloc[2] == 120
     assert (parallel.fit_seconds[2:] > 0).all() and (parallel.evaluate_seconds > 0).all()

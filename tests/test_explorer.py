@@ -18,8 +18,9 @@ import pytest
 from PIL import Image
 
 import indirect_core as ic
-from indirect_core import explorer, plots
-from indirect_core.example_collection import write_example_collection
+from indirect_core.apps import explorer
+from indirect_core.report import plots
+from indirect_core.data.example_collection import write_example_collection
 
 K = 4
 
@@ -29,7 +30,7 @@ def spaces(tmp_path_factory, tiny_backbone, cache_dir):
     """CLIP and a colour space over a 12-image collection, saved: (folder of the saved spaces, {name: Space})."""
     base = tmp_path_factory.mktemp("explore")
     photos = write_example_collection(base / "photos", n_images=12, image_size=32, seed=1)
-    data = ic.datasets.load_image_csv(photos / "labels.csv", name="photos")
+    data = ic.data.datasets.load_image_csv(photos / "labels.csv", name="photos")
     built = {"CLIP": ic.Space.clip(tiny_backbone, cache_dir=cache_dir).add_images(data, progress=False),
              "colour": ic.Space.from_prompts(tiny_backbone, template="a {} shape", name="colour",
                                              words=["red", "green", "blue", "yellow", "white", "black"],
@@ -57,7 +58,7 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    from indirect_core.report_check import start_browser
+    from indirect_core.report.page_check import start_browser
 
     base, built = spaces
     notebook = explorer.prepare_notebook(tmp_path / "served", spaces=[base / "spaces" / n for n in built],
@@ -183,7 +184,7 @@ def test_first_query_is_the_example_query_only_on_the_example_collection():
 
 def test_static_page_has_the_grids_and_one_banner(spaces):
     _, built = spaces
-    results = ic.space.search_spaces(built, text="a blue shape", k=K)
+    results = ic.apps.space.search_spaces(built, text="a blue shape", k=K)
     page = explorer.static_page(results, built, "Query: a blue shape", map_png=b"\x89PNG fake")
     assert page.count("class='indirect-random-weights'") == 1
     assert page.count("class='indirect-hit'") == K * len(built)

@@ -12,8 +12,9 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from indirect_core import explorer, images
-from indirect_core.errors import DatasetError, UnreadableImageError
+from indirect_core.apps import explorer
+from indirect_core.backbone import images
+from indirect_core._util.errors import DatasetError, UnreadableImageError
 
 
 def test_every_readable_kind_reads_as_the_reference_pixels(image_zoo):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indirect_core import index as ix
-from indirect_core.errors import ConfigError
+from indirect_core.core import index as ix
+from indirect_core._util.errors import ConfigError
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

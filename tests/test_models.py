@@ -9,7 +9,7 @@ import torch
 from sklearn.decomposition import PCA as SklearnPCA
 
 import indirect_core as ic
-from indirect_core.models import MODELS, acos_safe, indirect_loss, make_model
+from indirect_core.core.models import MODELS, acos_safe, indirect_loss, make_model
 
 
 def planted(seed: int = 0, n_images: int = 480, dim: int = 96):
@@ -34,8 +34,8 @@ def map_at_r(embeddings, labels) -> float:
 
 def test_planted_notions_beat_clip_baseline():
     images, colour, shape, colour_prompts, shape_prompts = planted()
-    clip_colour = map_at_r(ic.CLIPFeatures().fit().transform(images), colour)
-    clip_shape = map_at_r(ic.CLIPFeatures().fit().transform(images), shape)
+    clip_colour = map_at_r(ic.core.models.CLIPFeatures().fit().transform(images), colour)
+    clip_shape = map_at_r(ic.core.models.CLIPFeatures().fit().transform(images), shape)
     colour_space = ic.InDiReCTLBFGS(n_components=8).fit(colour_prompts).transform(images)
     shape_space = ic.InDiReCTLBFGS(n_components=6).fit(shape_prompts).transform(images)
     assert map_at_r(colour_space, colour) > clip_colour + 0.3
@@ -123,33 +123,33 @@ def test_pca_fails_like_the_paper_or_truncates_on_request():
     texts = torch.nn.functional.normalize(torch.randn(12, 32, generator=torch.Generator().manual_seed(0)), dim=1)
     images = torch.randn(40, 32, generator=torch.Generator().manual_seed(1))
     with pytest.raises(ic.NotApplicableError, match="at least 16 prompts, got 12"):
-        ic.PCA(n_components=16).fit(texts)
-    truncated = ic.PCA(n_components=16, too_few_prompts="truncate").fit(texts)
+        ic.core.models.PCA(n_components=16).fit(texts)
+    truncated = ic.core.models.PCA(n_components=16, too_few_prompts="truncate").fit(texts)
     assert truncated.transform(images).shape == (40, 12)
     reference = SklearnPCA(n_components=8, svd_solver="full").fit(texts.double().numpy())
-    ours = ic.PCA(n_components=8).fit(texts).transform(images)
+    ours = ic.core.models.PCA(n_components=8).fit(texts).transform(images)
     assert np.allclose(ours.numpy(), reference.transform(images.double().numpy()), atol=1e-5)
-    normalised = ic.PCA(n_components=8, normalize=True).fit(texts).transform(images)
+    normalised = ic.core.models.PCA(n_components=8, normalize=True).fit(texts).transform(images)
     assert torch.allclose(normalised.norm(dim=1), torch.ones(40), atol=1e-5)
 
 
 def test_random_baselines_are_seeded():
     images = torch.randn(25, 32)
-    a, b = (ic.RandomEmbedding(8, random_state=s).fit().transform(images) for s in (0, 0))
-    c = ic.RandomEmbedding(8, random_state=1).fit().transform(images)
+    a, b = (ic.core.models.RandomEmbedding(8, random_state=s).fit().transform(images) for s in (0, 0))
+    c = ic.core.models.RandomEmbedding(8, random_state=1).fit().transform(images)
     assert torch.equal(a, b) and not torch.equal(a, c) and torch.allclose(a.norm(dim=1), torch.ones(25))
-    transform = ic.RandomTransform(16, random_state=2).fit(torch.randn(5, 32))
+    transform = ic.core.models.RandomTransform(16, random_state=2).fit(torch.randn(5, 32))
     assert transform.components_.std().item() == pytest.approx(0.1, rel=0.15)
     expected = torch.nn.functional.normalize(torch.nn.functional.normalize(images, dim=1) @ transform.components_.T)
     assert torch.allclose(transform.transform(images), expected, atol=1e-6)
-    raw = ic.CLIPFeatures().fit().transform(images)
+    raw = ic.core.models.CLIPFeatures().fit().transform(images)
     assert torch.equal(raw, images) and torch.allclose(
-        ic.CLIPFeatures(normalize=True).fit().transform(images).norm(dim=1), torch.ones(25))
+        ic.core.models.CLIPFeatures(normalize=True).fit().transform(images).norm(dim=1), torch.ones(25))
 
 
 def test_autoencoders_reduce_reconstruction_error_and_keep_the_best():
     texts = torch.randn(20, 32, generator=torch.Generator().manual_seed(0))
-    for cls in (ic.LinearAutoencoder, ic.Autoencoder):
+    for cls in (ic.core.models.LinearAutoencoder, ic.core.models.Autoencoder):
         model = cls(n_components=8, random_state=0, max_iter=400).fit(texts)
         assert model.loss_ == min(model.loss_curve_) < model.loss_curve_[0] / 2
         assert model.transform(torch.randn(7, 32)).shape == (7, 8)
@@ -159,11 +159,11 @@ def test_autoencoders_reduce_reconstruction_error_and_keep_the_best():
 
 def test_oracle_learns_the_labels_it_is_given():
     images, colour, shape, _, _ = planted(n_images=240)
-    oracle = ic.Oracle(n_components=16, random_state=0, max_iter=600).fit(images, colour)
+    oracle = ic.core.models.Oracle(n_components=16, random_state=0, max_iter=600).fit(images, colour)
     assert list(oracle.classes_) == [str(i) for i in range(8)]
     assert map_at_r(oracle.transform(images), colour) > map_at_r(images, colour) + 0.3
     with pytest.raises(ic.ConfigError, match="needs the labels"):
-        ic.Oracle(n_components=4).fit(images)
+        ic.core.models.Oracle(n_components=4).fit(images)
 
 
 def test_every_model_follows_the_same_contract():
@@ -263,9 +263,9 @@ def test_lae_ae_pca_see_raw_image_features_and_clip_is_raw():
         model = _fit(make_model(key, n_components=6, random_state=0, **(short if key in ("lae", "ae") else {})),
                      images, colour, prompts)
         assert not torch.allclose(model.transform(scaled), model.transform(images)), key
-    clip_out = ic.CLIPFeatures().fit().transform(scaled)
+    clip_out = ic.core.models.CLIPFeatures().fit().transform(scaled)
     assert torch.equal(clip_out, scaled)
-    lae = ic.LinearAutoencoder(n_components=6, max_iter=30).fit(prompts)
+    lae = ic.core.models.LinearAutoencoder(n_components=6, max_iter=30).fit(prompts)
     layer = lae.encoder_[0]
     assert torch.allclose(lae.transform(scaled), scaled @ layer.weight.T + layer.bias, atol=1e-6)
     for key in ("indirect", "randtransform", "oracle"):
@@ -275,15 +275,15 @@ def test_lae_ae_pca_see_raw_image_features_and_clip_is_raw():
 
 
 def test_a_projection_refuses_features_of_another_backbone(tiny_backbone, tmp_path):
-    from indirect_core.cache import ImageFeatures
+    from indirect_core.features.cache import ImageFeatures
 
     texts = tiny_backbone.encode_texts(["a red shape", "a blue shape", "a green shape"])
     model = ic.InDiReCTLBFGS(n_components=2).fit(texts)
-    path = ic.projections.save_projection(model, tmp_path / "p.pt", ["a", "b", "c"], tiny_backbone.identity())
+    path = ic.core.projections.save_projection(model, tmp_path / "p.pt", ["a", "b", "c"], tiny_backbone.identity())
     other = {**tiny_backbone.identity(), "name": "ViT-B/16", "sha256": "f" * 64}
     with pytest.raises(ic.ConfigError, match="fitted with backbone random-tiny"):
-        ic.projections.load_projection(path, backbone=other)
-    loaded, record = ic.projections.load_projection(path, backbone=tiny_backbone)
+        ic.core.projections.load_projection(path, backbone=other)
+    loaded, record = ic.core.projections.load_projection(path, backbone=tiny_backbone)
     assert isinstance(loaded, ic.InDiReCTLBFGS) and record["model"] == "indirect-lbfgs"
     features = torch.randn(4, 512)
     same = ImageFeatures(features, np.arange(4), {}, tmp_path, tiny_backbone.identity(), {"name": "x"})
@@ -295,14 +295,14 @@ def test_a_projection_refuses_features_of_another_backbone(tiny_backbone, tmp_pa
 
 def test_a_damaged_projection_file_says_so_and_never_advises_unsafe_loading(tiny_backbone, tmp_path):
     texts = tiny_backbone.encode_texts(["a red shape", "a blue shape"])
-    path = ic.projections.save_projection(ic.InDiReCTLBFGS(n_components=2).fit(texts), tmp_path / "p.pt",
+    path = ic.core.projections.save_projection(ic.InDiReCTLBFGS(n_components=2).fit(texts), tmp_path / "p.pt",
                                           ["a", "b"], tiny_backbone.identity())
     whole = path.read_bytes()
     for name, content, reason in (("empty.pt", b"", "is empty"), ("cut.pt", whole[: len(whole) // 2], "damaged"),
                                   ("noise.pt", bytes(range(256)) * 4, "damaged")):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(ic.DatasetError) as caught:
-            ic.projections.load_projection(tmp_path / name, backbone=tiny_backbone)
+            ic.core.projections.load_projection(tmp_path / name, backbone=tiny_backbone)
         message = str(caught.value)
         assert f"projection file {tmp_path / name} " in message and reason in message and "fit it again" in message
         assert "weights_only" not in message

@@ -5,7 +5,7 @@ import papermill
 import pytest
 from nbclient.exceptions import DeadKernelError
 
-from indirect_core import notebook_execution
+from indirect_core.batch import notebook_execution
 
 
 class FakePapermill:

@@ -71,11 +71,11 @@ def test_composed_retrieval_trains_both_mappers_and_scores_them_beside_the_basel
     job = run_dir / "synthetic-shapes-cir" / "random-tiny" / "05_composed"
     table = pd.read_csv(job / "results.csv", keep_default_na=False)
     assert list(table.method) == ["image-only", "text-only", "image + text", "Pic2Word", "LinCIR"]
-    assert (table.n_queries == 40).all() and (table.warning == ic.RANDOM_WEIGHTS_MARKER).all()
+    assert (table.n_queries == 40).all() and (table.warning == ic.backbone.RANDOM_WEIGHTS_MARKER).all()
     assert {"R@1", "R@50", "R_subset@1", "R_subset@3"} <= set(table.columns)
     assert ((table["R@1"] <= table["R@50"]) & (table["R_subset@1"] <= table["R_subset@3"])).all()
     record = json.loads((job / "provenance.json").read_text())
-    assert record["WARNING"] == ic.RANDOM_WEIGHTS_MARKER and record["settings"]["mappers"]["lincir"].endswith(
+    assert record["WARNING"] == ic.backbone.RANDOM_WEIGHTS_MARKER and record["settings"]["mappers"]["lincir"].endswith(
         "06_train-lincir/mapper.pt")
     assert _is_image(job / "figures" / "composed_recall.png") and _is_image(job / "figures" / "composed_examples.png")
     assert r"\toprule" in (job / "results.tex").read_text() and "| LinCIR |" in (job / "results.md").read_text()
@@ -86,7 +86,7 @@ def test_composed_retrieval_trains_both_mappers_and_scores_them_beside_the_basel
 
 def test_batch_console_says_loudly_that_weights_were_random(smoke_run):
     _, _, logs = smoke_run
-    banner = [line for line in logs if ic.RANDOM_WEIGHTS_MARKER.upper() in line]
+    banner = [line for line in logs if ic.backbone.RANDOM_WEIGHTS_MARKER.upper() in line]
     assert len(banner) == 1 and "INDIRECT_CLIP_CHECKPOINT" in banner[0]
 
 
@@ -94,7 +94,7 @@ def test_cache_notebook_outputs(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "01_cache")
     record = json.loads((job / "provenance.json").read_text())
-    assert record["settings"]["cache"]["n_features"] == 59 and record["WARNING"] == ic.RANDOM_WEIGHTS_MARKER
+    assert record["settings"]["cache"]["n_features"] == 59 and record["WARNING"] == ic.backbone.RANDOM_WEIGHTS_MARKER
     unreadable = f"images/{SMOKE_UNREADABLE:06d}.png"
     assert list(record["settings"]["skipped_images"]) == [unreadable]  # on_error: skip, and said so
     tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
@@ -110,7 +110,7 @@ def test_fit_notebook_saves_a_loadable_projection(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "02_fit-object-colour")
     tiny = ic.load_backbone("random-tiny", cache_dir=base / "data" / "cache")
-    space, record = ic.projections.load_projection(job / "projection.pt", backbone=tiny)
+    space, record = ic.core.projections.load_projection(job / "projection.pt", backbone=tiny)
     notion = ic.get_notion("synthetic-shapes", "object colour")
     assert record["prompts"] == notion.prompts and record["metadata"]["seed"] == 0
     assert record["model"] == "indirect" and isinstance(space, ic.InDiReCT)  # the authors' procedure
@@ -276,7 +276,7 @@ def test_bad_parameter_fails_in_the_first_cell(tmp_path):
     """Each bad value stops its notebook in the check cell, naming the parameter (run two kernels at a time)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from indirect_core.notebook_execution import execute_notebook
+    from indirect_core.batch.notebook_execution import execute_notebook
 
     def run(case):
         number, (notebook, parameters, _) = case

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from indirect_core import notions as nt
-from indirect_core.datasets import Dataset
-from indirect_core.errors import ConfigError, DatasetError
-from indirect_core.synthetic_shapes import DRAWN_SHAPES, OBJECT_COLOURS, SHAPE_VOCABULARY
+from indirect_core.data import notions as nt
+from indirect_core.data.datasets import Dataset
+from indirect_core._util.errors import ConfigError, DatasetError
+from indirect_core.data.synthetic_shapes import DRAWN_SHAPES, OBJECT_COLOURS, SHAPE_VOCABULARY
 
 
 def _dataset(tmp_path, column="colour", values=("red", "blue")) -> Dataset:

@@ -16,9 +16,9 @@ import torch
 import yaml
 
 import indirect_core as ic
-from indirect_core.models._objectives import IndirectObjective
-from indirect_core.models._adam import ExactAdam
-from indirect_core.models._patience import one_thread
+from indirect_core.core.models._objectives import IndirectObjective
+from indirect_core.core.models._adam import ExactAdam
+from indirect_core.core.models._patience import one_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,7 +147,7 @@ def test_indirect_gradient_equals_autograd_beyond_the_acos_edge():
 def test_linear_autoencoder_is_the_authors_bit_for_bit():
     texts = torch.nn.functional.normalize(_prompts(12, 48, 1), dim=1)
     encoder, n_iter, best_iter = authors_autoencoder(texts, 8, seed=2, max_iter=400)
-    model = ic.LinearAutoencoder(n_components=8, random_state=2, tol=0, max_iter=400).fit(texts)
+    model = ic.core.models.LinearAutoencoder(n_components=8, random_state=2, tol=0, max_iter=400).fit(texts)
     assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
     assert torch.equal(model.encoder_[0].weight, encoder.weight) and torch.equal(model.encoder_[0].bias, encoder.bias)
 
@@ -155,7 +155,7 @@ def test_linear_autoencoder_is_the_authors_bit_for_bit():
 def test_autoencoder_is_the_authors_bit_for_bit():
     texts = torch.nn.functional.normalize(_prompts(9, 32, 4), dim=1)
     encoder, n_iter, best_iter = authors_autoencoder(texts, 8, seed=1, hidden=512, weight_decay=1e-2, max_iter=250)
-    model = ic.Autoencoder(n_components=8, random_state=1, tol=0, max_iter=250).fit(texts)
+    model = ic.core.models.Autoencoder(n_components=8, random_state=1, tol=0, max_iter=250).fit(texts)
     assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
     for ours, theirs in zip(model.encoder_.parameters(), encoder.parameters()):
         assert torch.equal(ours, theirs)
@@ -169,7 +169,7 @@ def test_oracle_is_the_authors_normalized_softmax_bit_for_bit():
     images = torch.randn(4, 32, generator=g)[codes] + 0.8 * torch.randn(60, 32, generator=g)
     reference, n_iter, best_iter = authors_oracle(images, codes, 8, seed=7, max_iter=300)
     labels = np.array(["a", "b", "c", "d"])[codes.numpy()]  # sorted class names keep the authors' codes
-    model = ic.Oracle(n_components=8, random_state=7, tol=0, max_iter=300).fit(images, labels)
+    model = ic.core.models.Oracle(n_components=8, random_state=7, tol=0, max_iter=300).fit(images, labels)
     assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
     assert torch.equal(model.components_, reference)
 
@@ -197,7 +197,7 @@ def test_exact_adam_matches_torch_adam(weight_decay, fused):
 def test_fused_adam_falls_back_to_torch_when_its_arithmetic_differs(monkeypatch):
     """Kernels that round differently from torch (here: no fused multiply-add in the first moment) are refused
     with a warning, and the optimizer then uses torch's operations."""
-    from indirect_core.models import _adam
+    from indirect_core.core.models import _adam
 
     moments, update_in_place = _adam._kernels()
     from numba import njit
@@ -256,7 +256,7 @@ def test_an_oracle_with_a_zero_image_row_trains_as_f_normalize_would():
     reference, n_iter, best_iter = _patience_loop(
         [u, p], lambda: loss_fn(_normalize(x @ u.T) @ _normalize(p).T, codes), lambda: u.clone().detach(),
         max_iter=200)
-    model = ic.Oracle(n_components=4, random_state=2, tol=0, max_iter=200).fit(images, codes.numpy())
+    model = ic.core.models.Oracle(n_components=4, random_state=2, tol=0, max_iter=200).fit(images, codes.numpy())
     assert (model.n_iter_, model.best_iter_) == (n_iter, best_iter)
     assert torch.equal(model.components_, reference)
 
@@ -275,8 +275,8 @@ def test_integer_features_fit_as_their_float_values(name):
 
 
 def test_a_loss_that_is_never_finite_is_one_clear_error():
-    from indirect_core.errors import ConfigError
-    from indirect_core.models._patience import fit_with_patience
+    from indirect_core._util.errors import ConfigError
+    from indirect_core.core.models._patience import fit_with_patience
 
     class NaNObjective:
         params = [torch.zeros(2, 2)]

@@ -13,11 +13,12 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from indirect_core import datasets as ds
-from indirect_core.datasets import car_names, css_colours
-from indirect_core.datasets.cub import species_from_stem
-from indirect_core.datasets.movie_posters import decode_metadata, parse_metadata_text
-from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.data import datasets as ds
+from indirect_core.data import css_colours
+from indirect_core.data.datasets import car_names
+from indirect_core.data.datasets.cub import species_from_stem
+from indirect_core.data.datasets.movie_posters import decode_metadata, parse_metadata_text
+from indirect_core._util.errors import ConfigError, DatasetError
 
 STANFORD_CARS_CLASSES: tuple[str, ...] = (
     "AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Acura TL Sedan 2012", "Acura TL Type-S 2008",

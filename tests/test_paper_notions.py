@@ -6,10 +6,10 @@ import pickle
 import pandas as pd
 import pytest
 
-from indirect_core import notions as nt
-from indirect_core import prompt_words as pw
-from indirect_core.datasets import Dataset
-from indirect_core.errors import ConfigError, DatasetError
+from indirect_core.data import notions as nt
+from indirect_core.data import prompt_words as pw
+from indirect_core.data.datasets import Dataset
+from indirect_core._util.errors import ConfigError, DatasetError
 
 # (dataset, notion, label column, template, word source) exactly as in protocol sections 2-3.
 PAPER = [

@@ -16,12 +16,12 @@ from matplotlib.container import BarContainer  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from indirect_core import plots  # noqa: E402
+from indirect_core.report import plots  # noqa: E402
 from indirect_core.backbone import RANDOM_WEIGHTS_MARKER  # noqa: E402
-from indirect_core.errors import ConfigError  # noqa: E402
-from indirect_core.experiment import summarize  # noqa: E402
-from indirect_core.metrics import METRICS, SHORT_NAMES  # noqa: E402
-from indirect_core.models import MODELS, display_name  # noqa: E402
+from indirect_core._util.errors import ConfigError  # noqa: E402
+from indirect_core.analysis.experiment import summarize  # noqa: E402
+from indirect_core.core.metrics import METRICS, SHORT_NAMES  # noqa: E402
+from indirect_core.core.models import MODELS, display_name  # noqa: E402
 
 NOTIONS = ("shape", "object colour")
 BANNER = RANDOM_WEIGHTS_MARKER.upper()

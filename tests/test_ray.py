@@ -26,7 +26,9 @@ import yaml
 
 import indirect_core as ic
 from indirect_core import backbone as bbmod
-from indirect_core import batch, cache, engines
+from indirect_core import batch
+from indirect_core.features import cache
+from indirect_core import engines
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY_BIN = Path(sys.executable).with_name("ray")
@@ -91,7 +93,7 @@ def _ray_descendants() -> list[str]:
     return found
 
 
-def _features(backbone, data, folder: Path, threads: int | None = None, **options) -> ic.ImageFeatures:
+def _features(backbone, data, folder: Path, threads: int | None = None, **options) -> ic.features.cache.ImageFeatures:
     """The local path, optionally at a given torch thread count (restored afterwards)."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
@@ -181,7 +183,7 @@ def test_a_job_whose_worker_dies_fails_alone(local_ray, tmp_path, monkeypatch):
         future = pool.submit(_die, job, resources=batch.job_resources(job))
         with pytest.raises(ray.exceptions.RayError):  # lost after the job's retry
             future.result(timeout=120)
-    monkeypatch.setattr(batch, "execute_job", _die)  # the runner's view: that job failed, the next one ran
+    monkeypatch.setattr(batch.runner, "execute_job", _die)  # the runner's view: that job failed, the next one ran
     other = batch.Job("demo/02_fit-shape", batch.NOTEBOOKS["fit"], {"device": "cpu"})
     lines: list[str] = []
     results = batch.run_jobs([job, other], tmp_path, executor="ray", log=lines.append)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from indirect_core.notebook import banner_html
-from indirect_core.report_check import check_page, check_run, start_browser
+from indirect_core.report.notebook import banner_html
+from indirect_core.report.page_check import check_page, check_run, start_browser
 
 
 @pytest.fixture(scope="module")

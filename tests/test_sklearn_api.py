@@ -13,19 +13,19 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import indirect_core as ic
-from indirect_core.models import MODELS, NotFittedModelError, make_model
+from indirect_core.core.models import MODELS, NotFittedModelError, make_model
 
 # Small settings so every check runs in seconds: two components, 50 optimiser iterations at most.
 CHECKED = [
-    ic.RandomEmbedding(n_components=2),
-    ic.CLIPFeatures(),
+    ic.core.models.RandomEmbedding(n_components=2),
+    ic.core.models.CLIPFeatures(),
     ic.InDiReCT(n_components=2, max_iter=50),
     ic.InDiReCTLBFGS(n_components=2),
-    ic.RandomTransform(n_components=2),
-    ic.PCA(n_components=2),
-    ic.LinearAutoencoder(n_components=2, max_iter=50),
-    ic.Autoencoder(n_components=2, max_iter=50),
-    ic.Oracle(n_components=2, max_iter=50),
+    ic.core.models.RandomTransform(n_components=2),
+    ic.core.models.PCA(n_components=2),
+    ic.core.models.LinearAutoencoder(n_components=2, max_iter=50),
+    ic.core.models.Autoencoder(n_components=2, max_iter=50),
+    ic.core.models.Oracle(n_components=2, max_iter=50),
 ]
 
 # At most five per model, each with its reason. Strict: a check listed here that starts passing fails the suite,
@@ -130,7 +130,7 @@ def test_indirect_transform_stays_differentiable_and_on_the_input_device():
 
 
 def test_cached_features_give_a_tensor_and_keep_the_backbone_check(tmp_path):
-    from indirect_core.cache import ImageFeatures
+    from indirect_core.features.cache import ImageFeatures
 
     texts, images, _ = planted()
     mine = {"name": "random-tiny", "sha256": "a" * 64}
@@ -151,7 +151,7 @@ def test_fit_takes_x_and_y_positionally_and_by_name():
     a = ic.InDiReCTLBFGS(n_components=4).fit(texts, labels[:12])  # y is ignored by text-fitted models
     b = ic.InDiReCTLBFGS(n_components=4).fit(X=texts)
     assert torch.equal(a.components_, b.components_)
-    oracle = ic.Oracle(n_components=4, max_iter=20)
+    oracle = ic.core.models.Oracle(n_components=4, max_iter=20)
     assert torch.equal(clone(oracle).fit(images, labels).components_, clone(oracle).fit(X=images, y=labels).components_)
     with pytest.raises(ic.ConfigError, match="needs the labels.*requires y to be passed"):
         clone(oracle).fit(images)
@@ -161,7 +161,7 @@ def test_fit_takes_x_and_y_positionally_and_by_name():
 
 def test_models_fitted_without_features_accept_any_width_and_record_one_when_given():
     _, images, _ = planted()
-    for cls in (ic.RandomEmbedding, ic.CLIPFeatures):
+    for cls in (ic.core.models.RandomEmbedding, ic.core.models.CLIPFeatures):
         free = cls(n_components=4).fit()
         assert not hasattr(free, "n_features_in_") and free.transform(images[:, :5]).shape[0] == len(images)
         bound = cls(n_components=4).fit(images)
@@ -204,7 +204,7 @@ def test_a_zero_row_stays_finite_through_the_scikit_learn_interface():
     """Integer features with a zero row (as scikit-learn's dtype check feeds): norms are floored as F.normalize."""
     texts = np.random.RandomState(0).randint(0, 3, size=(12, 6))
     texts[0] = 0
-    for model in (ic.InDiReCT(n_components=2, max_iter=30), ic.Oracle(n_components=2, max_iter=30)):
+    for model in (ic.InDiReCT(n_components=2, max_iter=30), ic.core.models.Oracle(n_components=2, max_iter=30)):
         out = model.fit(texts, np.arange(12) % 3).transform(texts)
         assert isinstance(out, np.ndarray) and np.isfinite(out).all() and not out[0].any()
 

@@ -17,14 +17,15 @@ import yaml
 from PIL import Image
 
 import indirect_core as ic
-from indirect_core import batch, parameters
+from indirect_core import batch
+from indirect_core.batch import parameters
 from indirect_core.__main__ import main
-from indirect_core.datasets import load_image_csv, load_image_folder
-from indirect_core.datasets.user import load_plain_folder
-from indirect_core.errors import ConfigError, DatasetError
-from indirect_core.models.indirect import LBFGS_MAX_ITER
-from indirect_core.example_collection import write_example_collection
-from indirect_core.notions import CSS21_COLOUR_WORDS
+from indirect_core.data.datasets import load_image_csv, load_image_folder
+from indirect_core.data.datasets.user import load_plain_folder
+from indirect_core._util.errors import ConfigError, DatasetError
+from indirect_core.core.models.indirect import LBFGS_MAX_ITER
+from indirect_core.data.example_collection import write_example_collection
+from indirect_core.data.notions import CSS21_COLOUR_WORDS
 
 ROOT = Path(__file__).resolve().parents[1]
 N_IMAGES = 24
@@ -110,15 +111,15 @@ def test_text_query_ranks_by_the_cosine_computed_by_hand(tiny_backbone, cache_di
     np.testing.assert_allclose(hits["score"].to_numpy(), best.to_numpy()[:5], atol=1e-5)
     assert colour_space.solver == "indirect-lbfgs" and colour_space.solver_name == "InDiReCT (L-BFGS)"
     assert colour_space.prompts == [f"a {w} shape" for w in CSS21_COLOUR_WORDS]
-    assert "InDiReCT (L-BFGS)" in repr(colour_space) and ic.RANDOM_WEIGHTS_MARKER in repr(colour_space)
+    assert "InDiReCT (L-BFGS)" in repr(colour_space) and ic.backbone.RANDOM_WEIGHTS_MARKER in repr(colour_space)
 
 
 def test_save_then_load_gives_the_same_answers(tmp_path, tiny_backbone, cache_dir, colour_space):
     folder = colour_space.save(tmp_path / "space")
     record = json.loads((folder / "space.json").read_text())
-    assert record["format"] == ic.space.SPACE_FORMAT and record["solver"] == "indirect-lbfgs"
+    assert record["format"] == ic.apps.space.SPACE_FORMAT and record["solver"] == "indirect-lbfgs"
     assert record["random_state"] == 0 and record["n_images"] == N_IMAGES
-    assert record["warning"] == ic.RANDOM_WEIGHTS_MARKER
+    assert record["warning"] == ic.backbone.RANDOM_WEIGHTS_MARKER
     loaded = ic.Space.load(folder, tiny_backbone)
     for query in ({"text": "a blue shape"}, {"image": colour_space.paths[7]}):
         pd.testing.assert_frame_equal(loaded.search(**query, k=6), colour_space.search(**query, k=6))
@@ -205,9 +206,9 @@ def test_an_image_is_its_resolved_path(tmp_path, tiny_backbone, cache_dir, photo
 
 def test_spaces_over_the_same_images_share_one_cache(tmp_path, tiny_backbone, photos):
     cache = tmp_path / "cache"
-    notion = ic.notions.notion_from_words("mine", "label", "a photo of a {} object", ["red", "blue", "green"],
+    notion = ic.data.notions.notion_from_words("mine", "label", "a photo of a {} object", ["red", "blue", "green"],
                                           name="colour")
-    spaces = ic.space.notion_spaces(tiny_backbone, [notion], photos, n_components=8, cache_dir=cache,
+    spaces = ic.apps.space.notion_spaces(tiny_backbone, [notion], photos, n_components=8, cache_dir=cache,
                                     progress=False)
     assert list(spaces) == ["CLIP", "colour"] and all(len(s) == N_IMAGES for s in spaces.values())
     folders = list((cache / "features" / tiny_backbone.key).iterdir())
@@ -219,7 +220,7 @@ def test_spaces_over_the_same_images_share_one_cache(tmp_path, tiny_backbone, ph
     order = np.argsort(-want, kind="stable")[:4]
     assert clip_hits["path"].tolist() == [spaces["CLIP"].paths[i] for i in order]
     np.testing.assert_allclose(clip_hits["score"].to_numpy(), want[order], atol=1e-5)
-    side_by_side = ic.space.search_spaces(spaces, text="a red object", k=3)
+    side_by_side = ic.apps.space.search_spaces(spaces, text="a red object", k=3)
     assert list(side_by_side) == ["CLIP", "colour"] and all(len(f) == 3 for f in side_by_side.values())
 
 
@@ -299,7 +300,7 @@ def test_cli_fit_add_info_search(tmp_path, capsys, cache_dir, photos, colour_spa
     code, out, _ = _cli(capsys, "space", "fit", str(space), "--template", "a {} shape", "--words", str(words),
                         "--name", "object colour", "--n-components", "16", "--images", *map(str, colours[:2]),
                         *common)
-    assert code == 0 and "InDiReCT (L-BFGS)" in out and ic.RANDOM_WEIGHTS_MARKER.upper() in out
+    assert code == 0 and "InDiReCT (L-BFGS)" in out and ic.backbone.RANDOM_WEIGHTS_MARKER.upper() in out
     code, out, _ = _cli(capsys, "space", "add", str(space), str(photos), "--cache-dir", str(cache_dir))
     assert code == 0 and f"({N_IMAGES} in all)" in out
     code, out, _ = _cli(capsys, "space", "info", str(space), "--json")
@@ -326,7 +327,7 @@ def test_cli_model_options_and_dataset_options_are_reachable(tmp_path, capsys, c
                           "--data-root", str(photos / "labels.csv"), "--dataset-option", "label_columns=[shape]",
                           "--backbone", "random-tiny", "--cache-dir", str(cache_dir))
     assert code == 0, err
-    record = ic.space.read_space_record(space)
+    record = ic.apps.space.read_space_record(space)
     assert record["solver"] == "indirect" and record["random_state"] == 2 and record["label_columns"] == ["shape"]
     assert record["model_options"]["max_iter"] == 3 and record["model_options"]["lr"] == 0.05
 
@@ -335,7 +336,7 @@ def test_cli_prints_warnings_as_one_line_without_source(tmp_path, capsys, cache_
     def offline(name):
         raise ic.BackboneError(f"CLIP {name} weights are not here (test)")
 
-    monkeypatch.setattr(ic.backbone, "_named_weights", offline)
+    monkeypatch.setattr(ic.backbone.loading, "_named_weights", offline)
     folder = sorted(p for p in photos.iterdir() if p.is_dir())[0]
     code, out, err = _cli(capsys, "space", "fit", str(tmp_path / "clip"), "--clip", "--images", str(folder),
                           "--backbone", "auto", "--cache-dir", str(cache_dir))
@@ -350,7 +351,7 @@ def test_cli_info_lists_only_model_options_and_search_notes_a_short_result(tmp_p
     assert code == 0, err
     code, out, _ = _cli(capsys, "space", "info", str(space))
     assert code == 0 and f"  options:  {{'max_iter': {LBFGS_MAX_ITER}}}" in out.splitlines()
-    assert ic.space.read_space_record(space)["model_options"] == {"max_iter": LBFGS_MAX_ITER}
+    assert ic.apps.space.read_space_record(space)["model_options"] == {"max_iter": LBFGS_MAX_ITER}
     code, out, _ = _cli(capsys, "search", str(space), "--text", "a red shape", "--k", "500")
     lines = out.splitlines()
     assert code == 0 and f"note: k=500 but the space holds {N_IMAGES} images: all of them are shown" in lines
@@ -365,8 +366,8 @@ def test_cli_info_lists_only_model_options_and_search_notes_a_short_result(tmp_p
 def test_another_backbone_is_refused_before_it_is_built(tmp_path, cache_dir, colour_space, monkeypatch):
     folder = colour_space.save(tmp_path / "space")
     other = ic.backbone.random_clip_checkpoint("random-tiny", tmp_path / "other", seed=1)
-    monkeypatch.setattr(ic.backbone, "_load_path", lambda *a, **k: pytest.fail("a backbone was built"))
-    monkeypatch.setattr(ic.backbone, "random_clip_checkpoint", lambda *a, **k: pytest.fail("a backbone was built"))
+    monkeypatch.setattr(ic.backbone.loading, "_load_path", lambda *a, **k: pytest.fail("a backbone was built"))
+    monkeypatch.setattr(ic.backbone.loading, "random_clip_checkpoint", lambda *a, **k: pytest.fail("a backbone was built"))
     for spec, named in (("random-vit-b-32", "not random-vit-b-32:"), (str(other), "not random-tiny-seed1.pt (")):
         with pytest.raises(ConfigError, match=r"was built with backbone random-tiny .*" + re.escape(named)):
             ic.Space.load(folder, spec, cache_dir=tmp_path / "empty-cache")
@@ -445,18 +446,18 @@ def test_shipped_plan_runs_on_the_example_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("INDIRECT_DATA_DIR", str(tmp_path / "data"))  # check_plan sets it; restored afterwards
     plan = batch.load_plan(ROOT / "plans" / "my-photos.yaml")
     (notion,) = plan["datasets"]["image-folder"]["notions"]
-    assert sorted(notion["words"]) == sorted(ic.datasets.CSS21_COLOUR_NAMES) and notion["label_column"] == "label"
+    assert sorted(notion["words"]) == sorted(ic.data.datasets.CSS21_COLOUR_NAMES) and notion["label_column"] == "label"
     jobs = batch.plan_jobs(plan, tmp_path / "run", data_dir=tmp_path / "data")
     assert jobs[0].parameters["data_root"] == str((tmp_path / "data" / "my-photos").resolve())
     text, ready = batch.check_plan(ROOT / "plans" / "my-photos.yaml", run_dir=tmp_path / "run",
                                    data_dir=tmp_path / "data")
     assert ready and "[ok] image-folder (1 notion(s): object colour): generated on first use" in text
     assert not (tmp_path / "data" / "my-photos").exists()  # --check writes nothing
-    root = batch._generate(plan["datasets"]["image-folder"], tmp_path / "data")  # what run_plan does first
+    root = batch.plans.generate_dataset(plan["datasets"]["image-folder"], tmp_path / "data")  # what run_plan does first
     assert root == (tmp_path / "data" / "my-photos").absolute()
     folder = ic.load_dataset("image-folder", root=root)
-    assert len(folder) == 120 and set(folder.labels["label"]) <= set(ic.datasets.CSS21_COLOUR_NAMES)
-    assert batch._generate(plan["datasets"]["image-folder"], tmp_path / "data") == root  # reused, not rewritten
+    assert len(folder) == 120 and set(folder.labels["label"]) <= set(ic.data.datasets.CSS21_COLOUR_NAMES)
+    assert batch.plans.generate_dataset(plan["datasets"]["image-folder"], tmp_path / "data") == root  # reused, not rewritten
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 
 import indirect_core as ic
-from indirect_core.study import run_study
+from indirect_core.report.results import run_study
 
 
 def test_report_end_to_end_marks_random_weights(tiny_backbone, small_shapes, cache_dir, tmp_path):
@@ -20,9 +20,9 @@ def test_report_end_to_end_marks_random_weights(tiny_backbone, small_shapes, cac
     assert {"runs.csv", "summary.csv", "results.md", "results.tex", "provenance.json"} <= files
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 3 * 3 * 2 and set(runs.notion) == {"shape", "object colour", "background colour"}
-    assert (runs.weights == ic.RANDOM_WEIGHTS_MARKER).all()
+    assert (runs.weights == ic.backbone.RANDOM_WEIGHTS_MARKER).all()
     for name in ("results.md", "results.tex", "summary.csv", "provenance.json"):
-        assert ic.RANDOM_WEIGHTS_MARKER in (out / name).read_text().lower(), name
+        assert ic.backbone.RANDOM_WEIGHTS_MARKER in (out / name).read_text().lower(), name
     record = json.loads((out / "provenance.json").read_text())
     assert record["backbone"]["sha256"] == tiny_backbone.weights_sha256
     assert record["dataset"]["n_images"] == 60 and record["seeds"] == [0, 1]

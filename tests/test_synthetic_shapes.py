@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from indirect_core import synthetic_shapes as ss
-from indirect_core.errors import ConfigError
+from indirect_core.data import synthetic_shapes as ss
+from indirect_core._util.errors import ConfigError
 
 
 def _tree_hash(root: Path) -> str:

@@ -22,7 +22,7 @@ from .train_pic2word import train_pic2word
 from .train_lincir import train_lincir
 from .mapper_training import train_mapper
 from .methods import COMPOSED_PROMPTS, LinCIR, Pic2Word, composed_prompts, mapper_method
-from . import benchmarks, report, study
+from . import benchmarks, study
 from .benchmarks import available_benchmarks, check_benchmark, load_benchmark
 from .study import ComposedStudy, run_benchmark
 
@@ -39,5 +39,5 @@ __all__ += [
     "check_training_data", "training_captions", "training_images", "train_pic2word", "train_lincir", "train_mapper",
     "COMPOSED_PROMPTS", "LinCIR", "Pic2Word", "composed_prompts", "mapper_method",
 ]
-__all__ += ["benchmarks", "report", "study", "available_benchmarks", "check_benchmark", "load_benchmark",
+__all__ += ["benchmarks", "study", "available_benchmarks", "check_benchmark", "load_benchmark",
             "ComposedStudy", "run_benchmark"]

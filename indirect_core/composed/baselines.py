@@ -13,7 +13,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import torch
 
 from ..backbone import Backbone
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 from .queries import QuerySet
 from .ranking import feature_matrix, unit_rows
 

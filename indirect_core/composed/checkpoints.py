@@ -20,11 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..atomic import atomic_path
+from .._util.atomic import atomic_path
 from ..backbone import Backbone
-from ..errors import ConfigError
-from ..random_weights import RANDOM_WEIGHTS_MARKER
-from ..torch_files import DAMAGED, OBJECTS, load_weights, read_failure
+from .._util.errors import ConfigError
+from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.torch_files import DAMAGED, OBJECTS, load_weights, read_failure
 from .mappers import LinCIRPhi, Pic2WordMapper
 
 METADATA_KEY = "indirect_core"

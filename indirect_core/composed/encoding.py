@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from ..backbone import Backbone, encode_token_embeddings
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 from .tokens import tokenize_prompts
 
 

@@ -17,9 +17,9 @@ import pandas as pd
 import torch
 
 from ..backbone import Backbone
-from ..errors import ConfigError
-from ..progress import progress_bar
-from ..random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.errors import ConfigError
+from .._util.progress import progress_bar
+from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from .baselines import ComposedMethod, query_features as method_query_features, resolve_method
 from .metrics import (FASHIONIQ_KS, GENECIS_KS, MAP_KS, RECALL_KS, SUBSET_KS, average_over_subsets,
                       mean_average_precision_at_k, recall_at_k, recall_subset_at_k)

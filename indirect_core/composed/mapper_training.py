@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..backbone import Backbone
-from ..cache import image_features
-from ..errors import ConfigError
+from ..features.cache import image_features
+from .._util.errors import ConfigError
 from .train_lincir import train_lincir
 from .train_pic2word import train_pic2word
 from .training import TrainingResult

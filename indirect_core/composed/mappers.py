@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 
 
 def _check_width(name: str, value: object) -> int:

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 from .tokens import CONTEXT_LENGTH, placeholder_id
 
 MASK = "[$]"

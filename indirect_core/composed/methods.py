@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..backbone import Backbone
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 from .baselines import CAPTION_JOIN
 from .checkpoints import load_mapper
 from .encoding import encode_with_pseudo_tokens

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 
 RECALL_KS: tuple[int, ...] = (1, 5, 10, 50)
 """Recall@K of CIRR, CIRCO and synthetic-shapes-cir."""

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..datasets import Dataset
-from ..errors import ConfigError
+from ..data.datasets import Dataset
+from .._util.errors import ConfigError
 
 
 @dataclass(frozen=True, eq=False)

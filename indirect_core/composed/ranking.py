@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 
 
 def feature_matrix(features: object, name: str, n_rows: int | None = None) -> torch.Tensor:

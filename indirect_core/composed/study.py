@@ -12,9 +12,9 @@ import pandas as pd
 import torch
 
 from ..backbone import Backbone
-from ..cache import image_features
-from ..errors import ConfigError
-from ..progress import progress_bar
+from ..features.cache import image_features
+from .._util.errors import ConfigError
+from .._util.progress import progress_bar
 from .baselines import BASELINES, ComposedMethod, query_features
 from .benchmarks import load_benchmark, write_circo_submission, write_cirr_submission
 from .evaluate import evaluate, rank_gallery, rank_subsets, results_table

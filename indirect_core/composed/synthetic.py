@@ -19,12 +19,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .. import synthetic_shapes as shapes
-from ..datasets import Dataset
-from ..datasets.core import data_parent
-from ..errors import ConfigError, DatasetError
-from ..generated import generate_folder
-from ..progress import progress_bar
+from ..data import synthetic_shapes as shapes
+from ..data.datasets import Dataset
+from ..data.datasets.core import data_parent
+from .._util.errors import ConfigError, DatasetError
+from ..data.generated import generate_folder
+from .._util.progress import progress_bar
 from .queries import QuerySet
 
 SYNTHETIC_CIR = "synthetic-shapes-cir"

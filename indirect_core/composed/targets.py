@@ -19,10 +19,10 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     warnings.simplefilter("ignore", UserWarning)
     import clip
 
-from ..atomic import atomic_path
+from .._util.atomic import atomic_path
 from ..backbone import Backbone, default_cache_dir, encode_token_embeddings
-from ..errors import ConfigError
-from ..progress import progress_bar
+from .._util.errors import ConfigError
+from .._util.progress import progress_bar
 from .tokens import CONTEXT_LENGTH
 
 TARGETS_FORMAT = 1

@@ -16,7 +16,7 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     import clip
 
 from ..backbone import check_prompts
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 
 CONTEXT_LENGTH = 77
 """CLIP's text context, start and end tokens included."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbone import Backbone
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 from .encoding import encode_pseudo_batch
 from .mappers import LinCIRPhi
 from .masking import clean_caption, extract_keywords, keyword_tagger, mask_caption, masked_token_ids

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbone import Backbone
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 from .encoding import encode_pseudo_batch
 from .mappers import Pic2WordMapper
 from .tokens import tokenize_prompts

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import write_text_atomic
+from .._util.atomic import write_text_atomic
 from ..backbone import Backbone
-from ..errors import ConfigError
-from ..progress import progress_bar
-from ..torch_files import DAMAGED, load_weights, read_failure
+from .._util.errors import ConfigError
+from .._util.progress import progress_bar
+from .._util.torch_files import DAMAGED, load_weights, read_failure
 from .checkpoints import METADATA_KEY, checkpoint_object, detect_format, save_checkpoint_object, save_mapper
 
 POSTFIX_EVERY = 50

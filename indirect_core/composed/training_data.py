@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..datasets import Dataset, available_datasets, load_dataset
-from ..errors import ConfigError, DatasetError
+from ..data.datasets import Dataset, available_datasets, load_dataset
+from .._util.errors import ConfigError, DatasetError
 
 SYNTHETIC_TRAIN = "synthetic-shapes-cir"
 """The default source: the train split of the embedded composed-retrieval benchmark."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable, ContextManager, Iterator, Protocol, Sequence
 
-from ..errors import ConfigError, IndirectError
+from .._util.errors import ConfigError, IndirectError
 
 DEFAULT_ENGINE = "local"
 

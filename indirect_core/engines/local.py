@@ -5,7 +5,7 @@ import concurrent.futures as futures
 import multiprocessing
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import ConfigError
+from .._util.errors import ConfigError
 
 
 class LocalEngine:

@@ -12,7 +12,7 @@ import socket
 from types import ModuleType
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import ConfigError, IndirectError
+from .._util.errors import ConfigError, IndirectError
 from . import TaskFailed
 
 CONNECT_TIMEOUT_S = 5.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ...errors import ConfigError, DatasetError
+from ..._util.errors import ConfigError, DatasetError
 from ..queries import QuerySet
 from .circo import CIRCO, load_circo
 from .cirr import CIRR, load_cirr

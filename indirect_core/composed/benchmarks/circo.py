@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...datasets import Dataset
-from ...datasets.core import resolve_root
-from ...errors import ConfigError
+from ...data.datasets import Dataset
+from ...data.datasets.core import resolve_root
+from ..._util.errors import ConfigError
 from ..queries import QuerySet
 from .common import PIC2WORD, SEARLE, Missing, check_option, choose_layout, field, index_of, json_list, \
     read_json, require_images, unique_names

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...datasets import Dataset
-from ...datasets.core import resolve_root
+from ...data.datasets import Dataset
+from ...data.datasets.core import resolve_root
 from ..queries import QuerySet
 from .common import PIC2WORD, SEARLE, Missing, choose_layout, check_option, field, index_of, json_list, read_json, \
     require_images

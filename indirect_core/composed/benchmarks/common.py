@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ...datasets.core import DATA_DIR_ENV, shown
-from ...errors import ConfigError, DatasetError
+from ...data.datasets.core import DATA_DIR_ENV, shown
+from ..._util.errors import ConfigError, DatasetError
 
 SEARLE = "searle"
 """The layout of SEARLE's and LinCIR's ``--dataset-path`` (CIRR, FashionIQ, CIRCO)."""

@@ -16,10 +16,10 @@ from typing import Sequence
 
 from PIL import Image, UnidentifiedImageError
 
-from ...atomic import atomic_path
+from ..._util.atomic import atomic_path
 from ...backbone import default_cache_dir
-from ...errors import DatasetError
-from ...progress import progress_bar
+from ..._util.errors import DatasetError
+from ..._util.progress import progress_bar
 
 CROP_MODES: tuple[str, ...] = ("official", "box")
 """``official``: GeneCIS's dilated, square-padded crop; ``box``: exactly the annotated box."""

@@ -19,9 +19,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ...datasets import Dataset
-from ...datasets.core import resolve_root
-from ...errors import ConfigError
+from ...data.datasets import Dataset
+from ...data.datasets.core import resolve_root
+from ..._util.errors import ConfigError
 from ..queries import QuerySet
 from .common import Missing, check_option, choose_layout, field, json_list, require_images
 from .crops import CROP_MODES, CropSpec, crop_folder, materialise_crops

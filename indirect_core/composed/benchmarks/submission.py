@@ -23,8 +23,8 @@ from typing import AbstractSet, Callable
 import numpy as np
 import torch
 
-from ...atomic import write_text_atomic
-from ...errors import ConfigError
+from ..._util.atomic import write_text_atomic
+from ..._util.errors import ConfigError
 from ..queries import QuerySet
 
 CIRR_VERSION = "rc2"

@@ -1,0 +1,13 @@
+"""The backbone layer: CLIP models loaded by name, path or as random stand-ins, and how images are read.
+
+May import: ``_util`` only. Everything above embeds prompts and images through a ``Backbone``.
+"""
+from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .images import read_rgb
+from .loading import (RANDOM_ARCHITECTURES, clip_download_root, default_cache_dir, load_backbone,
+                      random_clip_checkpoint, sha256_file, spec_weights)
+from .model import Backbone, check_prompts, encode_token_embeddings
+
+__all__ = ["RANDOM_WEIGHTS_MARKER", "read_rgb", "RANDOM_ARCHITECTURES", "clip_download_root", "default_cache_dir",
+           "load_backbone", "random_clip_checkpoint", "sha256_file", "spec_weights", "Backbone", "check_prompts",
+           "encode_token_embeddings"]

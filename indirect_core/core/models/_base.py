@@ -1,0 +1,201 @@
+"""Shared estimator plumbing: input validation, seeding and the fit/transform contract every model follows.
+
+Output type (every model): a ``torch.Tensor`` in gives a float32 ``torch.Tensor`` out, and cached features
+(``ImageFeatures``) give one too; anything else (a NumPy array, a list, a DataFrame) gives a float32 NumPy
+array. Inputs are validated like scikit-learn's ``check_array`` does, with its messages where its checks look
+for them, raised as ``ConfigError`` (a ``ValueError``) that also names the fix.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+
+from ..._util.errors import ConfigError
+
+FIT_INPUTS = ("text", "image_labels", "none")
+
+
+class NotFittedModelError(ConfigError, NotFittedError):
+    """``transform`` called before ``fit``: a ``ConfigError`` that is also scikit-learn's ``NotFittedError``."""
+
+
+def _as_tensor(values: Any, name: str) -> torch.Tensor:
+    """A tensor as it is; anything else through NumPy as float32 (sparse and complex input refused)."""
+    if isinstance(values, torch.Tensor):
+        if values.is_complex():
+            raise ConfigError(f"{name}: Complex data not supported; pass real-valued features")
+        return values
+    if sparse.issparse(values):
+        raise ConfigError(f"{name} is a sparse matrix: sparse input is not supported, pass a dense (n, d) array "
+                          "(e.g. X.toarray())")
+    array = np.asarray(values)
+    if np.iscomplexobj(array):
+        raise ConfigError(f"{name}: Complex data not supported; pass real-valued features")
+    if array.dtype.kind in "USV":
+        raise ConfigError(f"{name} holds {array.dtype} values: pass numbers (the CLIP features)")
+    # An object array of numbers converts as check_array converts it; one holding other objects raises
+    # NumPy's TypeError ("float() argument must be a string or a real number").
+    array = np.asarray(array, dtype=np.float32, order="C")
+    if not array.flags.writeable:  # torch does not share read-only memory (e.g. a memory-mapped file)
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
+def _check_shape(tensor: torch.Tensor, name: str) -> None:
+    if tensor.ndim != 2:
+        hint = ("Reshape your data: x.reshape(1, -1) for one sample (one image or prompt), x.reshape(-1, 1) "
+                "for one feature" if tensor.ndim == 1 else "pass one row per image or prompt")
+        raise ConfigError(f"{name} must be a 2-D (n_samples, n_features) matrix, got shape "
+                          f"{tuple(tensor.shape)}: {hint}")
+    if tensor.shape[0] == 0:
+        raise ConfigError(f"{name} is empty: give at least one row (for text features: at least one prompt)")
+    if tensor.shape[1] == 0:
+        raise ConfigError(f"{name} has 0 feature(s) (shape={tuple(tensor.shape)}) while a minimum of 1 is "
+                          "required: pass the CLIP features, one column per dimension")
+
+
+def _check_width(tensor: torch.Tensor, name: str, n_features: int | None, model: str) -> None:
+    if n_features is not None and tensor.shape[1] != n_features:
+        raise ConfigError(f"X has {tensor.shape[1]} features, but {model} is expecting {n_features} features as "
+                          f"input ({name} of width {tensor.shape[1]}, fitted on width {n_features}): use the same "
+                          "CLIP backbone for the prompts and the images")
+
+
+def _check_finite(tensor: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        raise ConfigError(f"{name} contains NaN or infinite values (as float32): recompute the features")
+
+
+def as_features(values: Any, name: str, n_features: int | None = None, model: str = "the model") -> torch.Tensor:
+    """A 2-D float32 CPU tensor (detached) from a tensor, array or list, or a ConfigError naming ``name``.
+
+    ``n_features``: the width the model was fitted on (``model`` names it in the error), None to accept any.
+    """
+    tensor = _as_tensor(values, name)
+    _check_shape(tensor, name)
+    _check_width(tensor, name, n_features, model)
+    tensor = tensor.detach().to("cpu", torch.float32)
+    _check_finite(tensor, name)
+    return tensor
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to unit length (zero rows stay zero instead of becoming NaN)."""
+    return torch.nn.functional.normalize(x, dim=1)
+
+
+def unit_rows(x: torch.Tensor, tol: float = 1e-5) -> torch.Tensor:
+    """``x`` itself when every row already has unit length (as ``Backbone.encode_texts`` returns prompt
+    features), else its L2-normalised rows. The authors' LAE, AE and PCA use the unit text features as they
+    are; normalising them a second time would change their last bits."""
+    norms = torch.linalg.vector_norm(x, dim=1)
+    return x if bool(((norms - 1).abs() <= tol).all()) else l2_normalize(x)
+
+
+def check_n_components(n_components: int, dim: int | None = None) -> None:
+    """Validate the embedding size against the feature dimension."""
+    if not isinstance(n_components, (int, np.integer)) or isinstance(n_components, bool) or n_components < 1:
+        raise ConfigError(f"n_components={n_components!r} must be a positive integer (the paper uses 128)")
+    if dim is not None and n_components > dim:
+        raise ConfigError(f"n_components={n_components} is larger than the feature dimension {dim}: "
+                          f"choose n_components <= {dim}")
+
+
+def seed_of(random_state: int | None) -> int:
+    """A concrete seed: ``None`` means 0, so results never depend on hidden global state."""
+    if random_state is None:
+        return 0
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+        raise ConfigError(f"random_state={random_state!r} must be an integer seed (or None for 0)")
+    return int(random_state)
+
+
+def check_max_iter(max_iter: int | None) -> None:
+    """``max_iter`` is a positive number of optimiser iterations, or None (no cap)."""
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
+                                 or max_iter < 1):
+        raise ConfigError(f"max_iter={max_iter!r} must be a positive integer or None (no cap)")
+
+
+class Reducer(TransformerMixin, BaseEstimator):
+    """Base of every model: a scikit-learn transformer (``get_params``, ``set_params``, ``clone``, repr).
+
+    ``fit(X, y=None)`` returns self; ``transform(X)`` gives the (n, k) embedding of image features ``X`` and
+    never refits; ``fit_transform(X, y=None)`` is scikit-learn's (fit on ``X``, then transform ``X``). Every fit
+    records ``n_features_in_`` (the width of the features it saw) and ``transform`` refuses another width.
+
+    Output type: a ``torch.Tensor`` (or cached ``ImageFeatures``) in gives a float32 ``torch.Tensor`` out;
+    anything else (NumPy array, list, DataFrame) gives a float32 NumPy array. Models that keep gradients
+    (``keeps_grad``: InDiReCT's transform, for attribution) keep the input's device and autograd graph when the
+    input tensor requires grad; otherwise the output is a detached CPU tensor.
+
+    The constructor only stores parameters; learned state ends in ``_``. ``fit_input`` says what ``fit``
+    learns from: ``"text"`` (prompt features), ``"image_labels"`` (the evaluation images and their labels,
+    the Oracle) or ``"none"``. ``deterministic`` models give the same result for every ``random_state``;
+    ``parallel_fit`` marks the costly Adam-trained models the experiment runner fits in worker processes.
+    """
+
+    fit_input = "text"
+    display_name = "model"
+    deterministic = False
+    parallel_fit = False
+    keeps_grad = False
+
+    def fit(self, X: Any, y: Any = None) -> "Reducer":
+        raise NotImplementedError
+
+    def transform(self, X: Any) -> torch.Tensor | np.ndarray:
+        """The (n, k) embedding of image features ``X``: a tensor for a tensor (or ``ImageFeatures``), else a
+        float32 NumPy array. Cached ``ImageFeatures`` made with another backbone than the model's are refused."""
+        self._check_fitted()
+        features = self._features_of_own_backbone(X)
+        tensor_in = isinstance(features, torch.Tensor)
+        width = getattr(self, "n_features_in_", None)
+        if self.keeps_grad and tensor_in and features.requires_grad:
+            _check_shape(features, "image_features")
+            _check_width(features, "image_features", width, type(self).__name__)
+            _check_finite(features.detach(), "image_features")
+            return self._transform(features.float())
+        out = self._transform(as_features(features, "image_features", width, type(self).__name__))
+        return out if tensor_in else out.detach().cpu().numpy().astype(np.float32, copy=False)
+
+    def _transform(self, features: torch.Tensor) -> torch.Tensor:
+        """The embedding of validated float32 features (subclasses)."""
+        raise NotImplementedError
+
+    def _fitted_on(self, features: torch.Tensor | None) -> None:
+        """Record the width of the features a fit saw (none seen: no width to check in transform)."""
+        if features is None:
+            self.__dict__.pop("n_features_in_", None)
+        else:
+            self.n_features_in_ = int(features.shape[1])
+
+    def _features_of_own_backbone(self, features: Any) -> Any:
+        """The tensor of cached ``ImageFeatures``, refused when the model knows its own backbone (``backbone_``,
+        set by ``fit_space`` and ``load_projection``) and it is another one; any other input as it is."""
+        backbone = getattr(features, "backbone", None)
+        if not isinstance(backbone, dict) or not hasattr(features, "features"):
+            return features
+        own = getattr(self, "backbone_", None)
+        if own is not None and own.get("sha256") != backbone.get("sha256"):
+            raise ConfigError(f"these image features come from backbone {backbone.get('name')} "
+                              f"({str(backbone.get('sha256'))[:12]}) but the projection was fitted with "
+                              f"{own.get('name')} ({str(own.get('sha256'))[:12]}): embed the images with the "
+                              "projection's backbone, or fit the projection again with this one")
+        return torch.as_tensor(features.features)
+
+    def _check_fitted(self) -> None:
+        if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):
+            raise NotFittedModelError(f"{type(self).__name__} is not fitted yet: call fit(...) before "
+                                      "transform(...)")
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # every output is float32, whatever the input
+        tags.target_tags.required = self.fit_input == "image_labels"  # the Oracle learns from labels
+        return tags

@@ -1,0 +1,39 @@
+"""Nearest neighbours for figures: who counts as similar to a query under an embedding space."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .._util.errors import ConfigError
+
+
+def nearest_neighbours(embeddings: Any, queries: Sequence[int], k: int = 5) -> np.ndarray:
+    """Indices (len(queries), k) of the k nearest other items by Euclidean distance, as the metrics rank them."""
+    features = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings)
+    features = features.detach().float()
+    queries = list(queries)
+    if k < 1 or k >= len(features):
+        raise ConfigError(f"k={k} must be between 1 and {len(features) - 1} (the number of other items)")
+    if any(not 0 <= q < len(features) for q in queries):
+        raise ConfigError(f"query indices {queries} must lie in 0..{len(features) - 1}")
+    distances = torch.cdist(features[queries], features)
+    distances[torch.arange(len(queries)), torch.as_tensor(queries)] = float("inf")  # never return the query
+    return torch.topk(distances, k, largest=False).indices.numpy()
+
+
+def pick_queries(labels: Sequence[Any], n: int, seed: int = 0) -> list[int]:
+    """n query indices, deterministic from the seed, spread over different labels where possible."""
+    labels = np.asarray(labels).astype(str)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    chosen, seen = [], set()
+    for index in order:
+        if labels[index] not in seen:
+            chosen.append(int(index))
+            seen.add(labels[index])
+        if len(chosen) == n:
+            return chosen
+    rest = [int(i) for i in order if int(i) not in chosen]
+    return chosen + rest[: n - len(chosen)]
