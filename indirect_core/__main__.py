@@ -88,7 +88,7 @@ def _main(argv: list[str] | None) -> int:
                     print(f"    {problem}")
             return 0 if all(c.ok for c in checks) else 1
         if args.command == "report":
-            from .batch.runner import check_plan, load_plan, run_plan
+            from .batch import check_plan, load_plan, run_plan
 
             name = args.name or load_plan(args.plan)["name"]
             if args.check:
