@@ -22,7 +22,7 @@ from PIL import Image
 
 import indirect_core as ic
 from conftest import SMOKE_UNREADABLE
-from indirect_core import batch
+from indirect_core import batch, plots
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -196,6 +196,30 @@ def test_index_links_every_notebook_and_shows_results(smoke_run):
     assert "RANDOM WEIGHTS" in readme and "03_evaluate.ipynb" in readme
     copied = list((base / "figures" / "smoke").glob("*neighbours.p*"))
     assert {p.suffix for p in copied} == {".png", ".pdf"}
+
+
+def _index_of(tmp_path: Path, jobs: dict[str, str]) -> str:
+    """The index of a run folder holding a loss-curve figure in each job folder ({job id: notebook})."""
+    import matplotlib.pyplot as plt
+
+    results = []
+    for job_id, notebook in jobs.items():
+        figure = plt.figure()
+        plots.save_figure(figure, tmp_path / job_id / "figures" / "loss_curve", formats=("png",))
+        plt.close(figure)
+        results.append(batch.JobResult(batch.Job(job_id, notebook, {}), "succeeded"))
+    from indirect_core.run_index import write_index
+
+    return write_index(tmp_path, {"name": "t"}, results).read_text()
+
+
+def test_the_index_shows_loss_curves_only_where_they_belong(tmp_path):
+    indirect_only = _index_of(tmp_path / "a", {"shapes/tiny/02_fit-shape": "02_fit_indirect.ipynb"})
+    assert "loss_curve.png" not in indirect_only and "Composed retrieval" not in indirect_only
+    both = _index_of(tmp_path / "b", {"shapes/tiny/02_fit-shape": "02_fit_indirect.ipynb",
+                                      "composed/tiny/06_train-lincir": "06_train_mapper.ipynb"})
+    assert both.count("loss_curve.png") == 1 and "composed/tiny/06_train-lincir/figures/loss_curve.png" in both
+    assert "Mapper training" in both and "Composed retrieval" not in both
 
 
 def _small_plan(tmp_path: Path, **attribution) -> Path:
