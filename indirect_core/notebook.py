@@ -110,6 +110,11 @@ def show_html(html_text: str, plain: str) -> None:
         display(HTML(html_text))
 
 
+def show_text(text: str) -> None:
+    """A sentence of narrative made from the parameters, shown as a paragraph (not as printed output)."""
+    show_html(f"<p>{html.escape(text)}</p>", text)
+
+
 def banner_html() -> str:
     """The random-weights banner as an HTML block (one per page)."""
     return f"<div class='{BANNER_CLASS}' style='{BANNER_STYLE}'>{html.escape(banner_text())}</div>"

@@ -227,11 +227,13 @@ def _run_time(run_dir: Path, results: Sequence) -> str:
 
 def _figure(figure: Path, run_dir: Path) -> tuple[str, str]:
     """A figure at its print size (PNGs are saved at 300 dpi and shown at 150 px per inch), never wider than
-    the page, with its job and name as caption."""
+    the page, captioned with its job and the caption its plot helper gave it (its file name if it has none)."""
     from PIL import Image
 
+    from .plots import figure_caption
+
     relative = figure.relative_to(run_dir).as_posix()
-    caption = f"{figure.parent.parent.name}: {figure.stem.replace('_', ' ')}"
+    caption = f"{figure.parent.parent.name}: {figure_caption(figure) or figure.stem.replace('_', ' ')}"
     try:
         with Image.open(figure) as image:
             width = f" style='width:{image.width // 2}px'"
