@@ -47,9 +47,9 @@ class WarningNote:
         """Display the note of the warnings not shown yet (an IPython ``post_run_cell`` callback)."""
         new = self.take_new()
         if new:
-            show_html(warnings_html(new), "\n".join(f"{category}: {message}" + (f" ({count} times)" if count > 1
-                                                                             else "")
-                                                   for (category, message), count in new.items()))
+            plain = [f"{category}: {message}" + (f" ({count} times)" if count > 1 else "")
+                     for (category, message), count in new.items()]
+            show_html(warnings_html(new), "\n".join(plain))
 
 
 def warnings_html(raised: dict[tuple[str, str], int]) -> str:

@@ -198,8 +198,8 @@ def _time_table(section: _Section) -> tuple[str, list[str]]:
         spent = runs.groupby("model", sort=False)[["fit_seconds", "evaluate_seconds"]].sum()
         workers = record.get("settings", {}).get("fit_workers") or 0
         in_workers = [display_name(key) for key in spent.index if key in MODELS and MODELS[key].parallel_fit]
-        where = f" (fits of {', '.join(in_workers)} ran in {workers} worker processes)" if workers > 1 and \
-            in_workers else ""
+        names = ", ".join(in_workers[:-1]) + " and " + in_workers[-1] if len(in_workers) > 1 else "".join(in_workers)
+        where = f" (fits of {names} ran in {workers} worker processes)" if workers > 1 and in_workers else ""
         spent.index = [display_name(key) if key in MODELS else key for key in spent.index]
         body = "".join(f"<tr><td>{html.escape(model)}</td><td class='num'>{row.fit_seconds:.1f}</td>"
                        f"<td class='num'>{row.evaluate_seconds:.1f}</td></tr>" for model, row in spent.iterrows())
