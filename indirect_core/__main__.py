@@ -82,8 +82,10 @@ def _main(argv: list[str] | None) -> int:
             for check in checks:
                 progress = max(check.progress_lines.values(), default=0)
                 print(f"[{'ok' if check.ok else 'PROBLEM'}] {check.page}: {check.banners} banner(s), at most "
-                      f"{progress} progress line(s) per bar, {len(check.wrapped_cells)} wrapped cell(s); "
-                      f"screenshot {check.screenshot}")
+                      f"{progress} progress line(s) per bar, {check.stderr_boxes} stderr box(es), "
+                      f"{check.warning_blocks} warning(s) shown ({len(check.warnings)} distinct), "
+                      f"{len(check.cut_off)} cut off, {len(check.wrapped_cells)} wrapped cell(s), "
+                      f"{check.height} px tall; screenshot {check.screenshot}")
                 for problem in check.problems:
                     print(f"    {problem}")
             return 0 if all(c.ok for c in checks) else 1

@@ -2,8 +2,10 @@
 the run index, resuming a killed batch, and bad parameters failing in the first cell."""
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +25,9 @@ from PIL import Image
 import indirect_core as ic
 from conftest import SMOKE_UNREADABLE
 from indirect_core import batch
+from indirect_core.report import plots
+from indirect_core.composed.methods import method_name
+from indirect_core.core.models import display_name
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -106,6 +111,16 @@ def test_cache_notebook_outputs(smoke_run):
     assert (base / "data" / "synthetic-shapes-n60-px64-seed0" / "manifest.csv").is_file()
 
 
+def test_the_sample_strips_show_different_images_one_per_label(smoke_run):
+    run_dir, _, _ = smoke_run
+    samples = json.loads((_job(run_dir, "01_cache") / "provenance.json").read_text())["settings"]["samples"]
+    assert list(samples) == ["shape", "object colour", "background colour"]
+    shown = [name for strip in samples.values() for name in strip]
+    assert len(shown) == 3 * 6 and len(set(shown)) == len(shown)  # no image in two strips
+    for strip in samples.values():
+        assert len(set(strip.values())) == len(strip)  # one image per label value of that notion
+
+
 def test_fit_notebook_saves_a_loadable_projection(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "02_fit-object-colour")
@@ -143,6 +158,36 @@ def test_evaluate_notebook_tables_and_figures(smoke_run):
     assert "- Prompt words: 8 of 33 prompt words equal an evaluation label" in markdown
     for figure in ("metric_bars_map_at_r", "metrics_grid", "neighbours"):
         assert _is_image(job / "figures" / f"{figure}.png") and (job / "figures" / f"{figure}.pdf").is_file()
+
+
+def _reader_text(notebook: Path, markdown: bool = True) -> str:
+    """What a reader of an executed notebook reads: its markdown (unless ``markdown=False``) and the text of its
+    outputs (no code, no parameters)."""
+    parts = []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "markdown" and markdown:
+            parts.append(cell.source)
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", "") + output.get("data", {}).get("text/html", ""))
+    return "\n".join(parts)
+
+
+def test_attribution_text_follows_the_parameters(smoke_run):
+    run_dir, _, _ = smoke_run
+    job = _job(run_dir, "04_attribution")
+    samples = json.loads((job / "provenance.json").read_text())["settings"]["samples"]
+    text = _reader_text(job / "04_attribution.ipynb")
+    counts = re.findall(r"(\d+) (?:samples|noisy copies|steps)\b", text)
+    assert counts and set(counts) == {str(samples)}  # the run's number, never the default's
+
+
+def test_pages_name_the_mapping_networks_as_their_papers_do(smoke_run):
+    run_dir, _, _ = smoke_run
+    for job in (run_dir / "composed").glob("*/06_train-*"):
+        text = _reader_text(job / "06_train_mapper.ipynb", markdown=False)  # the markdown cites keys as code
+        method = json.loads((job / "provenance.json").read_text())["settings"]["method"]
+        assert method_name(method) in text
+        assert not re.findall(rf"(?<![\w/.-]){method}(?![\w/.-])", text)  # the key only inside file paths
 
 
 def test_attribution_notebook_reports_mask_shares(smoke_run):
@@ -196,6 +241,44 @@ def test_index_links_every_notebook_and_shows_results(smoke_run):
     assert "RANDOM WEIGHTS" in readme and "03_evaluate.ipynb" in readme
     copied = list((base / "figures" / "smoke").glob("*neighbours.p*"))
     assert {p.suffix for p in copied} == {".png", ".pdf"}
+
+
+def test_index_captions_say_what_each_figure_shows_and_names_models_as_the_paper(smoke_run):
+    run_dir, _, _ = smoke_run
+    page = (run_dir / "index.html").read_text()
+    figures = re.findall(r"<img src='([^']+)'[^>]*><figcaption>([^<]+)</figcaption>", page)
+    assert len(figures) >= 8
+    for src, caption in figures:
+        said = plots.figure_caption(run_dir / src)
+        assert said and caption == f"{Path(src).parent.parent.name}: {html.escape(said)}"  # not the file name
+    evaluated = pd.read_csv(_job(run_dir, "03_evaluate") / "runs.csv").model.unique()
+    for key in evaluated:  # the time table names models by their display names, not by their keys
+        assert f"<td>{html.escape(display_name(key))}</td>" in page
+        assert key == display_name(key) or f"<td>{key}</td>" not in page
+
+
+def _index_of(tmp_path: Path, jobs: dict[str, str]) -> str:
+    """The index of a run folder holding a loss-curve figure in each job folder ({job id: notebook})."""
+    import matplotlib.pyplot as plt
+
+    results = []
+    for job_id, notebook in jobs.items():
+        figure = plt.figure()
+        plots.save_figure(figure, tmp_path / job_id / "figures" / "loss_curve", formats=("png",))
+        plt.close(figure)
+        results.append(batch.JobResult(batch.Job(job_id, notebook, {}), "succeeded"))
+    from indirect_core.report.run_index import write_index
+
+    return write_index(tmp_path, {"name": "t"}, results).read_text()
+
+
+def test_the_index_shows_loss_curves_only_where_they_belong(tmp_path):
+    indirect_only = _index_of(tmp_path / "a", {"shapes/tiny/02_fit-shape": "02_fit_indirect.ipynb"})
+    assert "loss_curve.png" not in indirect_only and "Composed retrieval" not in indirect_only
+    both = _index_of(tmp_path / "b", {"shapes/tiny/02_fit-shape": "02_fit_indirect.ipynb",
+                                      "composed/tiny/06_train-lincir": "06_train_mapper.ipynb"})
+    assert both.count("loss_curve.png") == 1 and "composed/tiny/06_train-lincir/figures/loss_curve.png" in both
+    assert "Mapper training" in both and "Composed retrieval" not in both
 
 
 def _small_plan(tmp_path: Path, **attribution) -> Path:

@@ -160,6 +160,21 @@ def test_save_figure_writes_png_and_pdf_atomically(summary, tmp_path):
     assert sorted(p.name for p in stem.parent.iterdir()) == ["map_at_r.pdf", "map_at_r.png"]  # no temp files
 
 
+def test_saved_figures_carry_a_caption_in_words_that_follows_the_data(summary, tmp_path):
+    bars = plots.plot_metric_bars(summary, "precision_at_1")
+    (png, pdf) = plots.save_figure(bars, tmp_path / "metric_bars_prec_at_1")
+    words = plots.figure_caption(png)
+    assert words and SHORT_NAMES["precision_at_1"] in words and "_" not in words  # the metric, not a file slug
+    assert b"/Title" in pdf.read_bytes()  # the PDF has it as its title too
+    grid = plots.plot_image_grid([np.zeros((8, 8, 3))] * 2, title="synthetic-shapes: one image per shape")
+    (png,) = plots.save_figure(grid, tmp_path / "samples_shape", formats=("png",))
+    assert plots.figure_caption(png) == "synthetic-shapes: one image per shape"
+    plain = plt.figure()
+    (png,) = plots.save_figure(plain, tmp_path / "plain", formats=("png",))
+    assert plots.figure_caption(png) is None  # nothing said: the page falls back to the file name
+    plt.close("all")
+
+
 def test_save_figure_rejects_bad_arguments(summary, tmp_path):
     fig = plots.plot_metric_bars(summary)
     with pytest.raises(ConfigError, match="stem"):
@@ -207,8 +222,13 @@ def test_explained_variance_bars_cumulative_and_cut():
     cut = [line for line in ax.get_lines() if "kept" in line.get_label()]
     assert len(cut) == 1 and list(cut[0].get_xdata()) == [2.5, 2.5]
     few_prompts = plots.plot_explained_variance(ratios, n_components=128)  # more components than directions
-    (all_kept,) = [line for line in few_prompts.axes[0].get_lines() if "kept" in line.get_label()]
-    assert list(all_kept.get_xdata()) == [4.5, 4.5] and "(95%)" in all_kept.get_label()
+    assert not [line for line in few_prompts.axes[0].get_lines() if "kept" in line.get_label()]
+    for figure in (fig, few_prompts):  # every legend entry is drawn inside the axes, none on its edge
+        low, high = figure.axes[0].get_xlim()
+        listed = {text.get_text() for text in figure.legends[0].get_texts()}
+        cuts = [line for line in figure.axes[0].get_lines() if line.get_label() in listed]
+        assert all(low < line.get_xdata()[0] < high for line in cuts)
+    assert "4" in few_prompts.axes[0].get_title()  # says that all 4 directions are kept
     with pytest.raises(ConfigError, match="n_components"):
         plots.plot_explained_variance(ratios, n_components=0)
     with pytest.raises(ConfigError, match="ratios"):

@@ -27,7 +27,6 @@ import yaml
 import indirect_core as ic
 from indirect_core import backbone as bbmod
 from indirect_core import batch
-from indirect_core.features import cache
 from indirect_core import engines
 
 ROOT = Path(__file__).resolve().parents[1]

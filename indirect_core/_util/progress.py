@@ -2,14 +2,16 @@
 
 Three modes, chosen by ``$INDIRECT_PROGRESS``:
 - ``auto`` (default): tqdm's choice, a widget bar in JupyterLab (with ipywidgets) and a text bar in a terminal;
-- ``final``: one line per bar, written when it ends (the batch runner sets this for papermill kernels, whose
-  stored outputs would otherwise keep every refresh of a text bar as a line of its own);
+- ``final``: one line per bar, written to standard output when it ends (the batch runner sets this for papermill
+  kernels, whose stored outputs would otherwise keep every refresh of a text bar as a line of its own; on
+  stderr a page would show each line in the box it gives errors);
 - ``off``: no bars.
 """
 from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Any, Iterable
 
 from tqdm import tqdm as text_tqdm
@@ -26,10 +28,11 @@ def progress_mode() -> str:
 
 
 class FinalLineBar(text_tqdm):
-    """A tqdm bar that draws nothing while it runs and one summary line when it closes."""
+    """A tqdm bar that draws nothing while it runs and one summary line, on standard output, when it closes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["delay"] = math.inf  # never drawn while running
+        kwargs.setdefault("file", sys.stdout)  # a progress line is output, not an error
         self._summarised = False
         super().__init__(*args, **kwargs)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
@@ -19,6 +20,8 @@ from ..backbone.images import read_rgb
 from .._util.progress import progress_bar
 
 METHODS = ("smoothgrad", "integrated_gradients", "occlusion")
+METHOD_NAMES = {"smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion"}
+"""Each method's name as the paper and Captum write it."""
 
 # CLIP's Normalize(mean, std) constants, to invert preprocessing for display.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -102,6 +105,20 @@ def _check_attribute_args(forward: Callable, pixels: torch.Tensor, method: str, 
         got = None if baseline is None else tuple(baseline.shape)
         raise ConfigError(f"method={method!r} needs forward.baseline of shape {tuple(pixels.shape[1:])}, got "
                           f"{got}: build forward as EmbeddingDistance(..., baseline=black_baseline(preprocess))")
+
+
+def describe_method(method: str, samples: int = 25, noise: float = 0.15, window: int = 32) -> str:
+    """One sentence saying how the maps are made with these settings (the ones that method uses)."""
+    if method not in METHODS:
+        raise ConfigError(f"method={method!r} is not known: use one of {METHODS}")
+    if method == "smoothgrad":
+        return (f"{METHOD_NAMES[method]} (Captum's NoiseTunnel(Saliency)): the mean absolute gradient over {samples} "
+                f"noisy copies of the image, noise std {noise:g} × the image's range.")
+    if method == "integrated_gradients":
+        return (f"{METHOD_NAMES[method]}: gradients integrated in {samples} steps along the straight path from the "
+                "black image to the image.")
+    return (f"{METHOD_NAMES[method]}: the change of the distance when a black {window}×{window} px window covers "
+            f"each part of the image (stride {max(1, window // 2)} px).")
 
 
 def _check_positive_int(value: object, name: str, hint: str) -> None:
@@ -218,6 +235,14 @@ def mask_share(heatmap: torch.Tensor, mask: torch.Tensor) -> float:
     return float(heatmap[mask.bool()].sum() / total)
 
 
+def summarize_mask_share(shares: pd.DataFrame) -> pd.DataFrame:
+    """Per space, the mean share of attribution inside the object and the mean object area (the share a uniform
+    map would give), with readable column names, rounded for reading."""
+    table = shares.groupby("space", sort=False)[["mask_share", "object_area"]].mean()
+    return table.rename(columns={"mask_share": "attribution inside the object",
+                                 "object_area": "object area (uniform map)"}).round(3)
+
+
 def explain_images(backbone, paths: Sequence[str | Path],
                    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
                    method: str = "smoothgrad", samples: int = 25, noise: float = 0.15, window: int = 32,
@@ -237,7 +262,8 @@ def explain_images(backbone, paths: Sequence[str | Path],
     baseline = black_baseline(backbone.preprocess).to(device)
     forward = EmbeddingDistance(backbone.model.encode_image, project, baseline)
     maps = []
-    desc = f"{method} · {space}" if space else f"attribution ({method})"
+    name = METHOD_NAMES.get(method, method)
+    desc = f"{name} · {space}" if space else f"attribution ({name})"
     for path in progress_bar(paths, desc=desc, unit="img", disable=not progress, leave=False):
         pixels = _load_pixels(path, backbone.preprocess).unsqueeze(0).to(device)
         maps.append(attribute(forward, pixels, method=method, samples=samples, noise=noise, window=window,

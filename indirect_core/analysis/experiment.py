@@ -23,6 +23,7 @@ from .._util.errors import ConfigError, NotApplicableError
 from ..core.metrics import METRICS, evaluate
 from ..core.models import MODELS, Reducer, display_name, make_model
 from .._util.progress import progress_bar
+from .._util.worker_warnings import call_recording_warnings, replay_warnings
 
 DEFAULT_MODELS = tuple(MODELS)
 RUN_COLUMNS = ("notion", "model", "seed", *METRICS, "fit_seconds", "evaluate_seconds", "n_iter", "note")
@@ -116,14 +117,15 @@ def run_notion(notion: str, text_features: torch.Tensor, image_features: torch.T
         for key, seed in jobs:
             if getattr(MODELS[key], "parallel_fit", False):
                 needs_images = MODELS[key].fit_input == "image_labels"
-                pending[(key, seed)] = executor.submit(
-                    fit_model, key, seed, n_components, options.get(key, {}), text_features,
-                    image_features if needs_images else None, labels if needs_images else None)
+                pending[(key, seed)] = executor.submit(  # the worker's warnings come back with the fit
+                    call_recording_warnings, fit_model, key, seed, n_components, options.get(key, {}),
+                    text_features, image_features if needs_images else None, labels if needs_images else None)
     rows = []
     with progress_bar(total=len(jobs), desc=f"{notion}", unit="run", disable=not progress, leave=False) as bar:
         for key, seed in jobs:
             if (key, seed) in pending:
-                fitted = pending.pop((key, seed)).result()
+                fitted, raised = pending.pop((key, seed)).result()
+                replay_warnings(raised)  # through this process's filters (a notebook's note), as if fitted here
             else:
                 fitted = fit_model(key, seed, n_components, options.get(key, {}), text_features, image_features,
                                    labels)

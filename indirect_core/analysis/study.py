@@ -17,7 +17,7 @@ from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from ..features.cache import ImageFeatures, image_features
 from ..data.datasets import Dataset, load_dataset
 from .._util.errors import ConfigError
-from .experiment import DEFAULT_MODELS, parallel_fits, run_notion, summarize
+from .experiment import DEFAULT_MODELS, default_n_jobs, parallel_fits, run_notion, summarize
 from ..core.models import MODELS, Reducer, display_name, make_model
 from ..core.neighbours import nearest_neighbours
 from ..core.projections import load_projection
@@ -109,7 +109,8 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
         all_runs.insert(0, "weights", RANDOM_WEIGHTS_MARKER)
     settings = {"models": models, "seeds": seeds, "n_components": n_components, "n_prompts": n_prompts,
                 "prompt_words": prompt_words, "notions": [n.name for n in notions],
-                "model_options": dict(model_options or {})}
+                "model_options": dict(model_options or {}),
+                "fit_workers": 0 if n_jobs == 1 else default_n_jobs() if n_jobs in ("auto", None) else n_jobs}
     return StudyResult(all_runs, summary, prompts, backbone.identity(), data.identity(), settings, spaces,
                        overlaps, used)
 

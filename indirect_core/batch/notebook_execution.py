@@ -57,13 +57,19 @@ SHOWN_INPUT_TAGS = ("parameters", "injected-parameters")
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
+PAGE_STYLE = """<style>
+/* long lines (a parameter holding paths, a printed path) wrap at the page's edge instead of being cut off */
+.jp-InputArea-editor pre, .jp-OutputArea-output pre {white-space: pre-wrap; overflow-wrap: anywhere;}
+</style>"""
+
 
 def render_html(notebook_path: str | Path, html_path: str | Path | None = None) -> Path:
     """A self-contained HTML page of an executed notebook, for readers without Jupyter.
 
     Narrative, outputs and figures (inlined as data URIs) are kept; code cells show their outputs only,
     except the parameter cells; widget outputs fall back to their static text; nothing is loaded from the
-    internet (nbconvert's CDN scripts are left out). Written atomically next to the notebook by default.
+    internet (nbconvert's CDN scripts are left out); long code and output lines wrap. Written atomically next to
+    the notebook by default.
     """
     import re
 
@@ -91,5 +97,6 @@ def render_html(notebook_path: str | Path, html_path: str | Path | None = None) 
     body, _ = exporter.from_notebook_node(notebook)
     body = re.sub(r"<script[^>]*\bsrc=['\"]https?://[^>]*>\s*</script>", "", body)
     body = re.sub(r"<script[^>]*>(?:(?!</script>).)*https?://(?:(?!</script>).)*</script>", "", body, flags=re.S)
+    body = body.replace("</head>", PAGE_STYLE + "\n</head>", 1)
     target = Path(html_path) if html_path is not None else notebook_path.with_suffix(".html")
     return write_text_atomic(target, body)

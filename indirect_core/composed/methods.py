@@ -138,6 +138,13 @@ MAPPER_METHODS: tuple[str, ...] = tuple(METHODS)
 """The method keys of the mappers ("pic2word", "lincir"), as plans and notebooks name them."""
 
 
+def method_name(method: str) -> str:
+    """The paper's name of a mapper's method key ("pic2word" -> "Pic2Word"), for pages and figures."""
+    if method not in METHODS:
+        raise ConfigError(f"method={method!r} is not a mapper method: use one of {list(METHODS)}")
+    return METHODS[method].name
+
+
 def mapper_method(path: str | Path, backbone: Backbone, name: str | None = None,
                   method: str | None = None) -> Pic2Word | LinCIR:
     """The composed method of a mapper checkpoint (Pic2Word or LinCIR, official or ours), ready to evaluate;

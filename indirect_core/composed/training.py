@@ -36,6 +36,7 @@ from .._util.errors import ConfigError
 from .._util.progress import progress_bar
 from .._util.torch_files import DAMAGED, load_weights, read_failure
 from .checkpoints import METADATA_KEY, checkpoint_object, detect_format, save_checkpoint_object, save_mapper
+from .methods import method_name
 
 POSTFIX_EVERY = 50
 """The progress bar's loss is refreshed every this many steps (and at the end)."""
@@ -344,7 +345,7 @@ def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | 
             save_checkpoint_object(checkpoint_object(mapper, metadata, epoch=epoch), target)
 
         began = time.perf_counter()
-        bar = progress_bar(total=plan.steps, initial=start, desc=f"training {plan.method}", unit="step",
+        bar = progress_bar(total=plan.steps, initial=start, desc=f"training {method_name(plan.method)}", unit="step",
                            disable=not progress)
         with bar, _replace_on_success(target, path if replacing else None):
             mapper.train()

@@ -1,7 +1,7 @@
 """Nearest neighbours for figures: who counts as similar to a query under an embedding space."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 import torch
@@ -23,17 +23,20 @@ def nearest_neighbours(embeddings: Any, queries: Sequence[int], k: int = 5) -> n
     return torch.topk(distances, k, largest=False).indices.numpy()
 
 
-def pick_queries(labels: Sequence[Any], n: int, seed: int = 0) -> list[int]:
-    """n query indices, deterministic from the seed, spread over different labels where possible."""
+def pick_queries(labels: Sequence[Any], n: int, seed: int = 0, exclude: Collection[int] = ()) -> list[int]:
+    """n indices, deterministic from the seed: one per label value first (as many different labels as there
+    are), then any others; indices in ``exclude`` (e.g. images already shown for another notion) come last."""
     labels = np.asarray(labels).astype(str)
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
+    excluded = {int(i) for i in exclude}
+    order = [int(i) for i in rng.permutation(len(labels))]
+    fresh = [i for i in order if i not in excluded]
     chosen, seen = [], set()
-    for index in order:
+    for index in fresh:
         if labels[index] not in seen:
-            chosen.append(int(index))
+            chosen.append(index)
             seen.add(labels[index])
         if len(chosen) == n:
             return chosen
-    rest = [int(i) for i in order if int(i) not in chosen]
+    rest = [i for i in fresh if i not in chosen] + [i for i in order if i in excluded]
     return chosen + rest[: n - len(chosen)]

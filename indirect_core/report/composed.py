@@ -179,7 +179,7 @@ def show(study: object, caption: str | None = None) -> None:
 
 def plot_examples(study: object, n: int, seed: int = 0, k: int = 5, random_weights: bool = False) -> object:
     """Figure: ``n`` example queries of the first query set, each method's top-``k`` framed by ground truth."""
-    from .plots import plot_neighbours
+    from .plots import caption, plot_neighbours
 
     query_set, images = study.query_sets[0], study.image_features[0]
     queries = pick_examples(query_set, n, seed)
@@ -189,8 +189,9 @@ def plot_examples(study: object, n: int, seed: int = 0, k: int = 5, random_weigh
     references = [query_set.images.image_paths[query_set.reference[q]] for q in queries]
     texts = [" / ".join(query_set.captions[q]) if not isinstance(query_set.captions[q], str)
              else query_set.captions[q] for q in queries]
-    return plot_neighbours(references, paths, correct=hits, random_weights=random_weights, query_labels=texts,
-                           legend=("ground-truth target", "other image"))
+    fig = plot_neighbours(references, paths, correct=hits, random_weights=random_weights, query_labels=texts,
+                          legend=("ground-truth target", "other image"))
+    return caption(fig, f"{len(queries)} example queries of {query_set.name}: the top {k} of each method")
 
 
 def write_study(study: object, folder: Path | str, title: str, backbone: dict, **settings: object) -> list[Path]:

@@ -2,7 +2,9 @@
 
 Every helper applies :func:`set_theme` (seaborn "paper", colour-blind-safe Okabe–Ito colours, TrueType fonts),
 sizes its figure for a paper column (3.3 in) or a double column (6.9 in), and returns the Figure.
-Figures made from random-weight CLIP numbers get a red banner (``random_weights=True``).
+Figures made from random-weight CLIP numbers get a red banner (``random_weights=True``). Each helper also gives
+its figure a caption (the figure's label, saved as the files' title by :func:`save_figure` and read back by
+:func:`figure_caption`), so a page showing the figure names it in words, never by its file name.
 """
 from __future__ import annotations
 
@@ -71,8 +73,28 @@ def model_colours() -> dict[str, tuple[float, float, float]]:
     return colours
 
 
+CAPTION_KEY = "Title"
+"""The PNG text chunk and PDF document field holding a saved figure's caption."""
+
+
+def caption(fig: Figure, text: str) -> Figure:
+    """Set the figure's caption (what a page writes under it): its label, saved with it by save_figure."""
+    fig.set_label(" ".join(str(text).split()))
+    return fig
+
+
+def figure_caption(path: Path | str) -> str | None:
+    """The caption saved in a PNG by save_figure (None for a figure saved without one)."""
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "text", {}).get(CAPTION_KEY) or None
+    except OSError:
+        return None
+
+
 def save_figure(fig: Figure, stem: Path | str, formats: Sequence[str] = ("png", "pdf"), dpi: int = 300) -> list[Path]:
-    """Write ``stem.<format>`` for each format atomically (folders created); return the written paths."""
+    """Write ``stem.<format>`` for each format atomically (folders created), with the figure's caption as the
+    files' title; return the written paths."""
     if not isinstance(fig, Figure):
         raise ConfigError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     if isinstance(formats, str):
@@ -91,7 +113,10 @@ def save_figure(fig: Figure, stem: Path | str, formats: Sequence[str] = ("png", 
     with mpl.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}):
         for fmt in formats:
             target = stem.with_name(f"{stem.name}.{fmt}")
-            metadata = {"CreationDate": None} if fmt == "pdf" else None  # byte-stable PDFs across reruns
+            metadata = {"CreationDate": None} if fmt == "pdf" else {}  # byte-stable PDFs across reruns
+            if fig.get_label() and fmt in ("png", "pdf"):
+                metadata[CAPTION_KEY] = fig.get_label()
+            metadata = metadata or None
             with atomic_path(target) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.02, metadata=metadata)
             written.append(target)
@@ -132,6 +157,7 @@ def plot_metric_bars(summary: pd.DataFrame, metric: str = "mean_average_precisio
     ax.set_ylabel(SHORT_NAMES[metric])
     handles = _model_handles(models)
     if own_figure:
+        caption(fig, f"{SHORT_NAMES[metric]} per notion and model (mean ± std over seeds)")
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4),
                    handlelength=1.0, columnspacing=1.0)
     else:
@@ -167,6 +193,7 @@ def plot_metrics_grid(summary: pd.DataFrame, metrics: Sequence[str] = METRICS, r
     else:
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), handlelength=1.0,
                    columnspacing=1.0)
+    caption(fig, f"{', '.join(SHORT_NAMES[m] for m in metrics)} per notion and model (mean ± std over seeds)")
     if random_weights:
         mark_random_weights(fig)
     return fig
@@ -279,6 +306,7 @@ def plot_composed_recall(table: pd.DataFrame, metrics: Sequence[str] | None = No
     handles = [Patch(facecolor=colours[m], label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), handlelength=1.0,
                columnspacing=1.0)
+    caption(fig, f"Composed retrieval: {', '.join(metrics)} per method (%)")
     if random_weights:
         mark_random_weights(fig)
     return fig
@@ -308,13 +336,16 @@ def plot_space_map(coordinates: np.ndarray, labels: Sequence[str] | None = None,
     ax.set_ylabel("UMAP 2")
     if title:
         ax.set_title(title)
+    caption(fig, title or f"Map of {len(coordinates)} images")
     if random_weights:
         mark_random_weights(fig)
     return fig
 
 
-def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights: bool = False) -> Figure:
-    """Loss per iteration (log y when it spans more than two decades) with the best iteration marked."""
+def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights: bool = False,
+                    x_label: str = "iteration") -> Figure:
+    """Loss per iteration (or per ``x_label``, e.g. "step"; log y when it spans more than two decades) with the
+    best one marked."""
     set_theme()
     values = _as_1d(loss_curve, "loss_curve")
     finite = np.isfinite(values)
@@ -329,12 +360,13 @@ def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights
         ax.set_yscale("log")
     best = int(np.nanargmin(np.where(finite, values, np.nan)))
     ax.plot(best, values[best], "o", color="black", markersize=4, zorder=3,
-            label=f"best {values[best]:.3g} (it. {best})")
+            label=f"best {values[best]:.3g} ({x_label} {best})")
     ax.legend(loc="best", handletextpad=0.3, borderaxespad=0.3)
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(x_label)
     ax.set_ylabel("loss")
     if title:
         ax.set_title(title)
+    caption(fig, f"Loss curve: {title}" if title else "Loss curve")
     if random_weights:
         mark_random_weights(fig)
     return fig
@@ -374,11 +406,13 @@ def plot_explained_variance(ratios: Sequence[float], n_components: int | None = 
         axis.tick_params(axis="y", length=0)
     twin.spines["right"].set_visible(True)
     handles = [bars, line]
-    if n_components is not None:  # more components than directions (few prompts) keeps them all
-        kept = min(int(n_components), len(values))
-        handles.append(ax.axvline(kept + 0.5, color=_OKABE_ITO["vermillion"], linestyle="--", linewidth=1.0,
-                                  label=f"{n_components} kept ({cumulative[kept - 1]:.0%})"))
+    if n_components is not None and n_components < len(values):  # a cut inside the directions: draw it
+        handles.append(ax.axvline(n_components + 0.5, color=_OKABE_ITO["vermillion"], linestyle="--", linewidth=1.0,
+                                  label=f"{n_components} kept ({cumulative[n_components - 1]:.0%})"))
+    elif n_components is not None:  # as many components as directions or more: every direction is kept
+        ax.set_title(f"k={n_components}: all {len(values)} directions kept", fontsize=7)
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), handlelength=1.2, columnspacing=1.0)
+    caption(fig, f"Explained variance of the prompt embeddings per direction ({len(values)} directions)")
     if random_weights:
         mark_random_weights(fig)
     return fig
@@ -425,6 +459,7 @@ def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, 
                 ax.set_title(_wrap(titles[i], cell), fontsize=6.5, pad=2)
     if title:
         fig.suptitle(title, fontsize=8)
+    caption(fig, title or f"{len(arrays)} images")
     if random_weights:
         mark_random_weights(fig)
     return fig
@@ -470,7 +505,8 @@ def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Se
     for q, query in enumerate(query_arrays):
         for space, rows in grids.items():
             _show_image(axes[row, 0], query)
-            axes[row, 0].set_ylabel(_wrap(space, 0.95), rotation=0, ha="right", va="center", fontsize=7, labelpad=4)
+            axes[row, 0].set_ylabel(_wrap(space, 0.95, max_lines=4), rotation=0, ha="right", va="center", fontsize=7,
+                                    labelpad=4)
             if labels:
                 axes[row, 0].set_xlabel(_wrap(labels[q], cell * 1.6, max_lines=3), fontsize=5.5, labelpad=1)
             flags = correct.get(space)
@@ -492,6 +528,7 @@ def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Se
                             Patch(facecolor="none", edgecolor=_WRONG_COLOUR, linewidth=1.5,
                                   label=f"\u2717 {legend[1]}")],
                    loc="outside lower center", ncol=2, fontsize=7, handlelength=1.2)
+    caption(fig, f"{len(query_arrays)} queries and their {k} nearest images in each of {len(grids)} spaces")
     if random_weights:
         mark_random_weights(fig)
     return fig
@@ -519,7 +556,8 @@ def plot_attributions(images: Sequence[Any], maps: Mapping[str, Sequence[Any]],
     for i, image in enumerate(arrays):
         _show_image(axes[i, 0], image)
         if titles:
-            axes[i, 0].set_ylabel(_wrap(titles[i], 0.9), rotation=0, ha="right", va="center", fontsize=7, labelpad=4)
+            axes[i, 0].set_ylabel(_wrap(titles[i], 0.9, max_lines=4), rotation=0, ha="right", va="center", fontsize=7,
+                                  labelpad=4)
         height, width = image.shape[:2]
         for j, (space, space_maps) in enumerate(heat.items(), start=1):
             _show_image(axes[i, j], image)
@@ -527,7 +565,8 @@ def plot_attributions(images: Sequence[Any], maps: Mapping[str, Sequence[Any]],
                               interpolation="bilinear", extent=(-0.5, width - 0.5, height - 0.5, -0.5))
     axes[0, 0].set_title("image", fontsize=7, pad=3)
     for j, space in enumerate(heat, start=1):
-        axes[0, j].set_title(_wrap(space, cell), fontsize=7, pad=3)
+        axes[0, j].set_title(_wrap(space, cell, max_lines=3), fontsize=7, pad=3)
+    caption(fig, f"Attribution maps of {len(arrays)} images in {len(heat)} spaces")
     colourbar = fig.colorbar(mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), _ATTRIBUTION_CMAP), ax=axes,
                              shrink=min(0.8, 0.5 + 0.15 * nrows), aspect=20, pad=0.02)
     colourbar.set_label("attribution", fontsize=7)
@@ -569,6 +608,7 @@ def plot_mask_share(shares: pd.DataFrame, random_weights: bool = False) -> Figur
     ax.tick_params(axis="x", length=0)
     reference = Line2D([], [], color="black", linestyle="--", linewidth=1.0, label="object area (uniform map)")
     fig.legend(handles=[reference], loc="outside lower center", handlelength=1.8)
+    caption(fig, "Share of attribution inside the object mask per space (dots: images)")
     if random_weights:
         mark_random_weights(fig)
     return fig
@@ -628,6 +668,7 @@ def plot_sweep(runs: pd.DataFrame, x: str, metric: str = "mean_average_precision
     for ax in axes[:, 0]:
         ax.set_ylabel(SHORT_NAMES[metric])
     fig.legend(handles=_model_handles(order), loc="outside lower center", ncols=min(len(order), 4))
+    caption(fig, f"{SHORT_NAMES[metric]} against the {x_label or x} (mean ± std over seeds)")
     if random_weights:
         mark_random_weights(fig)
     return fig

@@ -18,16 +18,24 @@ import pandas as pd
 
 from .._util.atomic import write_text_atomic
 from ..analysis.experiment import summarize
+from ..core.models import MODELS, display_name
 from .._util.naming import slug
 from .notebook import banner_html
 from .._util.random_weights import RANDOM_WEIGHTS_MARKER, banner_text
 from .tables import STYLE as TABLE_STYLE
 from .tables import to_html, to_markdown
+from ..composed.methods import MAPPER_METHODS, method_name
 from .composed import to_html as composed_html, to_markdown as composed_markdown
 
-KEY_FIGURES = ("samples", "metric_bars", "metrics_grid", "neighbours")
-ATTRIBUTION_FIGURES = ("attributions", "mask_share")
-COMPOSED_FIGURES = ("composed_recall", "composed_examples", "loss_curve")
+INDEX_FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "01_cache_embeddings": ("figures", ("samples",)),
+    "03_evaluate": ("figures", ("metric_bars", "metrics_grid", "neighbours")),
+    "04_attribution": ("attribution", ("attributions", "mask_share")),
+    "05_composed_retrieval": ("composed", ("composed_recall", "composed_examples")),
+    "06_train_mapper": ("composed", ("loss_curve",)),
+}
+"""The figures the index shows, per notebook: the index section they belong to and their file name prefixes
+(the other figures, e.g. notebook 02's InDiReCT loss curves, stay on their notebook's page)."""
 STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -82,9 +90,11 @@ def _sections(run_dir: Path, results: Sequence) -> list[_Section]:
         record = _read_json(folder / "provenance.json")
         section.skipped.update(record.get("settings", {}).get("skipped_images") or {})
         pngs = sorted((folder / "figures").glob("*.png")) if (folder / "figures").is_dir() else []
-        section.figures += [p for p in pngs if p.stem.startswith(KEY_FIGURES)]
-        section.attribution += [p for p in pngs if p.stem.startswith(ATTRIBUTION_FIGURES)]
-        section.composed_figures += [p for p in pngs if p.stem.startswith(COMPOSED_FIGURES)]
+        if Path(result.job.notebook).stem in INDEX_FIGURES:
+            kind, prefixes = INDEX_FIGURES[Path(result.job.notebook).stem]
+            shown = {"figures": section.figures, "attribution": section.attribution,
+                     "composed": section.composed_figures}[kind]
+            shown += [p for p in pngs if p.stem.startswith(prefixes)]
         if result.job.notebook.startswith("05") and (folder / "results.csv").is_file():
             section.composed.append((result, pd.read_csv(folder / "results.csv", dtype={"subset": str},
                                                          keep_default_na=False)))
@@ -151,7 +161,8 @@ def _switches(parameters: dict) -> str:
         parts.append(f"n_prompts={parameters['n_prompts']}")
     parts.append(f"prompt words: {parameters.get('prompt_words', 'all')}")
     parts.append("dataset options: " + (", ".join(f"{k}={v}" for k, v in dataset_options.items()) or "defaults"))
-    parts.append("model switches: " + (", ".join(f"{m}: {o}" for m, o in model_options.items())
+    parts.append("model switches: " + (", ".join(f"{display_name(m) if m in MODELS else m}: {o}"
+                                                for m, o in model_options.items())
                                        or "none (the authors' procedures, docs/PROTOCOL.md)"))
     return "; ".join(parts)
 
@@ -168,7 +179,7 @@ def _composed_settings(parameters: dict) -> str:
     mappers = parameters.get("mappers") or {}
     for method, path in mappers.items():
         origin = "trained in this run (notebook 06)" if "/06_train-" in str(path) else f"checkpoint {path}"
-        parts.append(f"{method}: {origin}")
+        parts.append(f"{method_name(method) if method in MAPPER_METHODS else method}: {origin}")
     options = parameters.get("benchmark_options") or {}
     parts.append("benchmark options: " + (", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"))
     return "; ".join(parts)
@@ -181,16 +192,20 @@ def _time_table(section: _Section) -> tuple[str, list[str]]:
     text = ["| job | seconds |", "|---|---:|"] + [f"| {r.job.id.rsplit('/', 1)[1]} | {r.seconds:.0f} |"
                                                   for r in section.jobs]
     parts = [f"<table class='jobs'><tr><th>job</th><th>seconds</th></tr>{rows}</table>"]
-    for result, runs, _ in section.evaluations:
+    for result, runs, record in section.evaluations:
         if "fit_seconds" not in runs.columns:
             continue
         spent = runs.groupby("model", sort=False)[["fit_seconds", "evaluate_seconds"]].sum()
+        workers = record.get("settings", {}).get("fit_workers") or 0
+        in_workers = [display_name(key) for key in spent.index if key in MODELS and MODELS[key].parallel_fit]
+        names = ", ".join(in_workers[:-1]) + " and " + in_workers[-1] if len(in_workers) > 1 else "".join(in_workers)
+        where = f" (fits of {names} ran in {workers} worker processes)" if workers > 1 and in_workers else ""
+        spent.index = [display_name(key) if key in MODELS else key for key in spent.index]
         body = "".join(f"<tr><td>{html.escape(model)}</td><td class='num'>{row.fit_seconds:.1f}</td>"
                        f"<td class='num'>{row.evaluate_seconds:.1f}</td></tr>" for model, row in spent.iterrows())
         parts.append(f"<p class='muted'>{html.escape(result.job.id.rsplit('/', 1)[1])}: seconds per model, summed "
-                     "over notions and seeds (fits of InDiReCT, LAE, AE and the Oracle ran in parallel worker "
-                     "processes)</p><table class='jobs'><tr><th>model</th><th>fit s</th><th>evaluation s</th>"
-                     f"</tr>{body}</table>")
+                     f"over notions and seeds{html.escape(where)}</p><table class='jobs'><tr><th>model</th>"
+                     f"<th>fit s</th><th>evaluation s</th></tr>{body}</table>")
         text += ["", "| model | fit s | evaluation s |", "|---|---:|---:|"] + [
             f"| {model} | {row.fit_seconds:.1f} | {row.evaluate_seconds:.1f} |" for model, row in spent.iterrows()]
     return "\n".join(parts), text
@@ -212,11 +227,13 @@ def _run_time(run_dir: Path, results: Sequence) -> str:
 
 def _figure(figure: Path, run_dir: Path) -> tuple[str, str]:
     """A figure at its print size (PNGs are saved at 300 dpi and shown at 150 px per inch), never wider than
-    the page, with its job and name as caption."""
+    the page, captioned with its job and the caption its plot helper gave it (its file name if it has none)."""
     from PIL import Image
 
+    from .plots import figure_caption
+
     relative = figure.relative_to(run_dir).as_posix()
-    caption = f"{figure.parent.parent.name}: {figure.stem.replace('_', ' ')}"
+    caption = f"{figure.parent.parent.name}: {figure_caption(figure) or figure.stem.replace('_', ' ')}"
     try:
         with Image.open(figure) as image:
             width = f" style='width:{image.width // 2}px'"
