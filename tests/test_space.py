@@ -19,7 +19,7 @@ from PIL import Image
 import indirect_core as ic
 from indirect_core import batch
 from indirect_core.batch import parameters
-from indirect_core.__main__ import main
+from indirect_core.apps.cli import main
 from indirect_core.data.datasets import load_image_csv, load_image_folder
 from indirect_core.data.datasets.user import load_plain_folder
 from indirect_core._util.errors import ConfigError, DatasetError
