@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
 from ..._util.errors import ConfigError
+from ..._util.validation import as_matrix, check_int, check_optional_int, is_int
 
 FIT_INPUTS = ("text", "image_labels", "none")
 
@@ -24,64 +24,12 @@ class NotFittedModelError(ConfigError, NotFittedError):
     """``transform`` called before ``fit``: a ``ConfigError`` that is also scikit-learn's ``NotFittedError``."""
 
 
-def _as_tensor(values: Any, name: str) -> torch.Tensor:
-    """A tensor as it is; anything else through NumPy as float32 (sparse and complex input refused)."""
-    if isinstance(values, torch.Tensor):
-        if values.is_complex():
-            raise ConfigError(f"{name}: Complex data not supported; pass real-valued features")
-        return values
-    if sparse.issparse(values):
-        raise ConfigError(f"{name} is a sparse matrix: sparse input is not supported, pass a dense (n, d) array "
-                          "(e.g. X.toarray())")
-    array = np.asarray(values)
-    if np.iscomplexobj(array):
-        raise ConfigError(f"{name}: Complex data not supported; pass real-valued features")
-    if array.dtype.kind in "USV":
-        raise ConfigError(f"{name} holds {array.dtype} values: pass numbers (the CLIP features)")
-    # An object array of numbers converts as check_array converts it; one holding other objects raises
-    # NumPy's TypeError ("float() argument must be a string or a real number").
-    array = np.asarray(array, dtype=np.float32, order="C")
-    if not array.flags.writeable:  # torch does not share read-only memory (e.g. a memory-mapped file)
-        array = array.copy()
-    return torch.from_numpy(array)
-
-
-def _check_shape(tensor: torch.Tensor, name: str) -> None:
-    if tensor.ndim != 2:
-        hint = ("Reshape your data: x.reshape(1, -1) for one sample (one image or prompt), x.reshape(-1, 1) "
-                "for one feature" if tensor.ndim == 1 else "pass one row per image or prompt")
-        raise ConfigError(f"{name} must be a 2-D (n_samples, n_features) matrix, got shape "
-                          f"{tuple(tensor.shape)}: {hint}")
-    if tensor.shape[0] == 0:
-        raise ConfigError(f"{name} is empty: give at least one row (for text features: at least one prompt)")
-    if tensor.shape[1] == 0:
-        raise ConfigError(f"{name} has 0 feature(s) (shape={tuple(tensor.shape)}) while a minimum of 1 is "
-                          "required: pass the CLIP features, one column per dimension")
-
-
-def _check_width(tensor: torch.Tensor, name: str, n_features: int | None, model: str) -> None:
-    if n_features is not None and tensor.shape[1] != n_features:
-        raise ConfigError(f"X has {tensor.shape[1]} features, but {model} is expecting {n_features} features as "
-                          f"input ({name} of width {tensor.shape[1]}, fitted on width {n_features}): use the same "
-                          "CLIP backbone for the prompts and the images")
-
-
-def _check_finite(tensor: torch.Tensor, name: str) -> None:
-    if not bool(torch.isfinite(tensor).all()):
-        raise ConfigError(f"{name} contains NaN or infinite values (as float32): recompute the features")
-
-
 def as_features(values: Any, name: str, n_features: int | None = None, model: str = "the model") -> torch.Tensor:
     """A 2-D float32 CPU tensor (detached) from a tensor, array or list, or a ConfigError naming ``name``.
 
     ``n_features``: the width the model was fitted on (``model`` names it in the error), None to accept any.
     """
-    tensor = _as_tensor(values, name)
-    _check_shape(tensor, name)
-    _check_width(tensor, name, n_features, model)
-    tensor = tensor.detach().to("cpu", torch.float32)
-    _check_finite(tensor, name)
-    return tensor
+    return as_matrix(values, name, n_columns=n_features, model=model)
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -99,8 +47,7 @@ def unit_rows(x: torch.Tensor, tol: float = 1e-5) -> torch.Tensor:
 
 def check_n_components(n_components: int, dim: int | None = None) -> None:
     """Validate the embedding size against the feature dimension."""
-    if not isinstance(n_components, (int, np.integer)) or isinstance(n_components, bool) or n_components < 1:
-        raise ConfigError(f"n_components={n_components!r} must be a positive integer (the paper uses 128)")
+    check_int("n_components", n_components, hint="the paper uses 128")
     if dim is not None and n_components > dim:
         raise ConfigError(f"n_components={n_components} is larger than the feature dimension {dim}: "
                           f"choose n_components <= {dim}")
@@ -110,16 +57,14 @@ def seed_of(random_state: int | None) -> int:
     """A concrete seed: ``None`` means 0, so results never depend on hidden global state."""
     if random_state is None:
         return 0
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+    if not is_int(random_state):
         raise ConfigError(f"random_state={random_state!r} must be an integer seed (or None for 0)")
     return int(random_state)
 
 
 def check_max_iter(max_iter: int | None) -> None:
     """``max_iter`` is a positive number of optimiser iterations, or None (no cap)."""
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer))
-                                 or max_iter < 1):
-        raise ConfigError(f"max_iter={max_iter!r} must be a positive integer or None (no cap)")
+    check_optional_int("max_iter", max_iter, hint="no cap")
 
 
 class Reducer(TransformerMixin, BaseEstimator):
@@ -157,10 +102,8 @@ class Reducer(TransformerMixin, BaseEstimator):
         tensor_in = isinstance(features, torch.Tensor)
         width = getattr(self, "n_features_in_", None)
         if self.keeps_grad and tensor_in and features.requires_grad:
-            _check_shape(features, "image_features")
-            _check_width(features, "image_features", width, type(self).__name__)
-            _check_finite(features.detach(), "image_features")
-            return self._transform(features.float())
+            as_features(features.detach(), "image_features", width, type(self).__name__)  # checks only
+            return self._transform(features.float())  # the graph kept: attribution backpropagates through it
         out = self._transform(as_features(features, "image_features", width, type(self).__name__))
         return out if tensor_in else out.detach().cpu().numpy().astype(np.float32, copy=False)
 
