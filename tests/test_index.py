@@ -53,6 +53,15 @@ def test_exact_ties_go_to_the_lower_id_and_k_larger_than_the_index_returns_all()
     assert ids.shape == (1, 8) and sorted(ids[0].tolist()) == list(range(8))
 
 
+def test_a_tie_wider_than_k_keeps_the_lowest_ids_within_and_across_chunks():
+    others = _random(1020, 4, 5)
+    vectors = np.concatenate([others, np.repeat(others[:1], 12, axis=0)])  # id 0 again at ids 1020..1031
+    index = ix.ExactIndex(4, chunk_rows=1024)  # the smallest chunk the search uses
+    index.add(vectors)
+    assert index.search(others[0], 3)[1][0].tolist() == [0, 1020, 1021]  # inside the first chunk of 1024 rows
+    assert index.search(others[0], 7)[1][0].tolist() == [0, *range(1020, 1026)]  # the tie spans two chunks
+
+
 def test_many_queries_are_searched_in_bounded_blocks(monkeypatch):
     monkeypatch.setattr(ix, "MAX_SCORES", 4096)  # forces several query blocks of 4 rows x 1024 vectors
     vectors, queries = _random(3000, 8, 3), _random(11, 8, 4)

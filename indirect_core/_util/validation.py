@@ -41,18 +41,20 @@ def check_optional_int(name: str, value: Any, minimum: int = 1, hint: str = "") 
 
 
 def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None,
-                 above: float | None = None, hint: str = "") -> float:
-    """``value`` as a finite float within ``[minimum, maximum]`` and strictly greater than ``above``."""
+                 above: float | None = None, below: float | None = None, hint: str = "") -> float:
+    """``value`` as a finite float within ``[minimum, maximum]``, strictly greater than ``above`` and strictly
+    less than ``below``."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
         and np.isfinite(value)
     if ok:
         ok = (minimum is None or value >= minimum) and (maximum is None or value <= maximum) \
-            and (above is None or value > above)
+            and (above is None or value > above) and (below is None or value < below)
     if not ok:
         bounds = [f">= {minimum}" if minimum is not None else "", f"> {above}" if above is not None else "",
-                  f"<= {maximum}" if maximum is not None else ""]
+                  f"<= {maximum}" if maximum is not None else "", f"< {below}" if below is not None else ""]
         want = " and ".join(b for b in bounds if b)
-        kind = {(0, None): "a non-negative number", (None, 0): "a positive number"}.get((minimum, above))
+        kind = {(0, None, None, None): "a non-negative number", (None, 0, None, None): "a positive number"}.get(
+            (minimum, above, maximum, below))
         raise ConfigError(f"{name}={value!r} must be {kind or 'a number' + (' ' + want if want else '')}"
                           f"{_hint(hint)}")
     return float(value)
@@ -89,10 +91,10 @@ def check_mapping(name: str, value: Any) -> dict:
 
 
 def as_matrix(values: Any, name: str, n_columns: int | None = None, n_rows: int | None = None,
-              model: str | None = None, vector_ok: bool = False) -> "torch.Tensor":
+              model: str | None = None, vector_ok: bool = False, empty_ok: bool = False) -> "torch.Tensor":
     """A finite 2-D float32 CPU tensor (detached) from a tensor, array or list, with scikit-learn's messages where
     its checks look for them. ``n_columns``: the width expected (``model``, when given, says who expects it);
-    ``n_rows``: the rows expected; ``vector_ok``: a 1-D input is one row."""
+    ``n_rows``: the rows expected; ``vector_ok``: a 1-D input is one row; ``empty_ok``: no rows is accepted."""
     tensor = _as_tensor(values, name)
     if vector_ok and tensor.ndim == 1:
         tensor = tensor.reshape(1, -1)
@@ -101,7 +103,7 @@ def as_matrix(values: Any, name: str, n_columns: int | None = None, n_rows: int 
                 "for one feature" if tensor.ndim == 1 else "pass one row per image or prompt")
         raise ConfigError(f"{name} must be a 2-D (n_samples, n_features) matrix, got shape "
                           f"{tuple(tensor.shape)}: {hint}")
-    if tensor.shape[0] == 0:
+    if tensor.shape[0] == 0 and not empty_ok:
         raise ConfigError(f"{name} is empty: give at least one row (for text features: at least one prompt)")
     if tensor.shape[1] == 0:
         raise ConfigError(f"{name} has 0 feature(s) (shape={tuple(tensor.shape)}) while a minimum of 1 is "

@@ -15,7 +15,8 @@ import torch
 from ..backbone import Backbone
 from .._util.errors import ConfigError
 from .queries import QuerySet
-from .ranking import feature_matrix, unit_rows
+from .._util.validation import unit_rows
+from .ranking import feature_matrix
 
 CAPTION_JOIN = " and "
 """How a query's several modification texts (FashionIQ's two captions) become one text: joined in the

@@ -22,7 +22,8 @@ from .baselines import CAPTION_JOIN
 from .checkpoints import load_mapper
 from .encoding import encode_with_pseudo_tokens
 from .queries import QuerySet
-from .ranking import feature_matrix, unit_rows
+from .._util.validation import unit_rows
+from .ranking import feature_matrix
 
 DEFAULT = "default"
 """The prompt key used for every benchmark without its own row (CIRR, CIRCO, GeneCIS, synthetic-shapes-cir)."""

@@ -3,7 +3,7 @@
 Both sides are L2-normalised here, as every CIR benchmark scores (``q @ G.T`` on unit rows). Queries are
 processed in chunks, so memory stays bounded (chunk × gallery similarities) for galleries of 100k+ images.
 Ties are broken deterministically: among equal similarities, the lower gallery (or candidate-list) position
-ranks first.
+ranks first (``core.search.top_k``).
 """
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import numpy as np
 import torch
 
 from .._util.errors import ConfigError
+from .._util.validation import as_matrix, check_int, unit_rows
+from ..core.search import top_k
 
 
 def feature_matrix(features: object, name: str, n_rows: int | None = None) -> torch.Tensor:
-    """``features`` as a finite float32 (n, d) CPU tensor; ``n_rows`` (if given) must match its rows.
+    """``features`` as a finite float32 (n, d) CPU tensor (``_util.validation.as_matrix``); ``n_rows`` (if given)
+    must match its rows.
 
     Accepts tensors, arrays, and the cache's ``ImageFeatures`` when no image was skipped (rows then align
     with the dataset).
@@ -28,39 +31,14 @@ def feature_matrix(features: object, name: str, n_rows: int | None = None) -> to
                               f"{next(iter(skipped))}), so its rows do not align with the query set's images: "
                               "fix or remove those files and recompute the features")
         features = features.features
-    if not isinstance(features, torch.Tensor):
-        try:
-            features = torch.as_tensor(np.asarray(features))
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a (n, d) tensor or array, got {type(features).__name__}") from None
-    if features.ndim != 2:
-        raise ConfigError(f"{name} has shape {tuple(features.shape)}; expected (n, d): one row per item")
-    if n_rows is not None and features.shape[0] != n_rows:
-        raise ConfigError(f"{name} has {features.shape[0]} rows; expected {n_rows} (one per image/query, in order)")
-    if not features.is_floating_point():
-        raise ConfigError(f"{name} must be floating point, got {features.dtype}")
-    features = features.detach().to("cpu", torch.float32)
-    if not torch.isfinite(features).all():
-        row = int((~torch.isfinite(features)).any(dim=1).nonzero()[0, 0])
-        raise ConfigError(f"{name} holds NaN or infinite values (first in row {row}): check how they were computed")
-    return features
-
-
-def unit_rows(features: torch.Tensor, name: str) -> torch.Tensor:
-    """Rows divided by their L2 norm; a zero row is an error (it has no direction to compare)."""
-    norms = features.norm(dim=1, keepdim=True)
-    if len(features) and bool((norms == 0).any()):
-        row = int((norms[:, 0] == 0).nonzero()[0, 0])
-        raise ConfigError(f"{name} row {row} is all zeros: cosine similarity is undefined for it")
-    return features / norms
+    return as_matrix(features, name, n_rows=n_rows)
 
 
 def _check_k(k: object, available: int, what: str) -> int:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ConfigError(f"k={k!r} must be a positive integer")
+    k = check_int("k", k)
     if k > available:
         raise ConfigError(f"k={k} but only {available} {what} can be ranked per query: pass k <= {available}")
-    return int(k)
+    return k
 
 
 def rank(query_features: object, gallery_features: object, k: int, exclude: Sequence[int] | None = None,
@@ -75,8 +53,7 @@ def rank(query_features: object, gallery_features: object, k: int, exclude: Sequ
     if queries.shape[1] != gallery.shape[1]:
         raise ConfigError(f"query_features are {queries.shape[1]}-dimensional but gallery_features "
                           f"{gallery.shape[1]}-dimensional: compute both with the same backbone")
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ConfigError(f"chunk_size={chunk_size!r} must be a positive integer")
+    chunk_size = check_int("chunk_size", chunk_size)
     n, m = len(queries), len(gallery)
     excluded = _exclusions(exclude, n, m)
     k = _check_k(k, m - int((excluded >= 0).any()), "gallery images")
@@ -87,7 +64,7 @@ def rank(query_features: object, gallery_features: object, k: int, exclude: Sequ
         rows = torch.arange(stop - start)
         drop = excluded[start:stop]
         scores[rows[drop >= 0], drop[drop >= 0]] = -torch.inf
-        out[start:stop] = _top_k_lowest_position_first(scores, k)
+        out[start:stop] = top_k(scores, k)[1]
     return out
 
 
@@ -103,25 +80,6 @@ def _exclusions(exclude: Sequence[int] | None, n: int, m: int) -> torch.Tensor:
     if len(bad):
         raise ConfigError(f"exclude holds {bad[:3].tolist()}: gallery positions must lie in 0..{m - 1} (-1 = none)")
     return values
-
-
-def _top_k_lowest_position_first(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Columns of the k largest scores per row; among equal scores the lower column comes first.
-
-    ``topk`` picks an arbitrary member of a tie at the k-th place; here every score above the k-th value is
-    kept, then the lowest columns of those equal to it (found sparsely: ties are few), then a stable sort
-    orders them.
-    """
-    kth = scores.topk(k, dim=1).values[:, -1:]
-    keep = scores > kth
-    needed = k - keep.sum(dim=1)
-    rows, columns = (scores == kth).nonzero(as_tuple=True)  # row-major: ascending columns within a row
-    first = torch.searchsorted(rows, torch.arange(len(scores)))  # every row ties at least with itself
-    chosen = torch.arange(len(rows)) - first[rows] < needed[rows]
-    keep[rows[chosen], columns[chosen]] = True
-    columns = keep.nonzero()[:, 1].view(len(scores), k)
-    order = scores.gather(1, columns).sort(dim=1, descending=True, stable=True).indices
-    return columns.gather(1, order)
 
 
 def pad_candidates(candidates: Sequence[Sequence[int]], n_images: int) -> torch.Tensor:
@@ -162,6 +120,7 @@ def rank_candidates(query_features: object, image_features: object, candidates: 
     if queries.shape[1] != images.shape[1]:
         raise ConfigError(f"query_features are {queries.shape[1]}-dimensional but image_features "
                           f"{images.shape[1]}-dimensional: compute both with the same backbone")
+    chunk_size = check_int("chunk_size", chunk_size)
     padded = pad_candidates(candidates, len(images))
     if len(padded) != len(queries):
         raise ConfigError(f"{len(queries)} query rows but {len(padded)} candidate lists: give one list per query")

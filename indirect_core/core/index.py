@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from .._util.errors import ConfigError
+from .._util.validation import as_matrix, check_int, check_optional_int
+from .search import top_k
 
 EXACT, IVF, AUTO = "exact", "ivf", "auto"
 INDEX_KINDS: tuple[str, ...] = (AUTO, EXACT, IVF)
@@ -36,40 +38,20 @@ MAX_SCORES = 1 << 24
 
 
 def check_k(k: Any) -> int:
-    """The number of results must be a positive integer."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k={k!r} must be a positive integer (the number of results to return), e.g. k=10")
-    return int(k)
+    """The number of results to return: a positive integer."""
+    return check_int("k", k, hint="the number of results to return, e.g. k=10")
 
 
 def as_vectors(vectors: Any, dim: int | None, name: str) -> np.ndarray:
-    """A C-contiguous float32 (n, dim) array, or a ConfigError naming ``name``."""
-    if hasattr(vectors, "detach"):
-        vectors = vectors.detach().cpu().numpy()
-    array = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    if array.ndim == 1:
-        array = array.reshape(1, -1)
-    if array.ndim != 2 or (dim is not None and array.shape[1] != dim):
-        want = f"(n, {dim})" if dim is not None else "(n, d)"
-        raise ConfigError(f"{name} must be a {want} matrix, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ConfigError(f"{name} contains NaN or infinite values")
-    return array
+    """A C-contiguous float32 (n, dim) array (one vector: one row; no rows: none), or a ConfigError naming
+    ``name``."""
+    matrix = as_matrix(vectors, name, n_columns=dim, vector_ok=True, empty_ok=True)
+    return np.ascontiguousarray(matrix.numpy())
 
 
 def ivf_nlist(n: int) -> int:
     """Default number of IVF cells for ``n`` vectors: round(sqrt(n)), at most n / 39, at least 1."""
     return max(1, min(int(round(math.sqrt(max(n, 1)))), n // MIN_POINTS_PER_CELL))
-
-
-def _merge_top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k highest scores (ties: lower id first), sorted descending, with their ids."""
-    if scores.shape[1] > k:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        scores = np.take_along_axis(scores, part, axis=1)
-        ids = np.take_along_axis(ids, part, axis=1)
-    order = np.lexsort((ids, -scores), axis=1)
-    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
 class ExactIndex:
@@ -78,10 +60,8 @@ class ExactIndex:
     kind = EXACT
 
     def __init__(self, dim: int, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ConfigError(f"dim={dim!r} must be a positive integer (the embedding size)")
-        self.dim = int(dim)
-        self.chunk_rows = check_k(chunk_rows)
+        self.dim = check_int("dim", dim, hint="the embedding size")
+        self.chunk_rows = check_int("chunk_rows", chunk_rows, hint="vectors scored at once")
         self._vectors = np.empty((0, self.dim), dtype=np.float32)
 
     def __len__(self) -> int:
@@ -106,15 +86,18 @@ class ExactIndex:
         # search (memory-bound) at ~55 ms per million 128-d rows, where numpy's BLAS threads took ~190 ms.
         import torch
 
-        best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
-        best_ids = np.zeros((len(queries), 0), dtype=np.int64)
+        # Each chunk's best k, then the best k of those and the best so far: the earlier (lower) ids come first
+        # among equal scores in both steps, so ties go to the lower id whatever the chunk size.
+        best_scores = torch.zeros((len(queries), 0))
+        best_ids = torch.zeros((len(queries), 0), dtype=torch.long)
         query_tensor = torch.from_numpy(queries)
         for start in range(0, len(self), rows):
             chunk = torch.from_numpy(self._vectors[start:start + rows])
-            values, positions = torch.topk(query_tensor @ chunk.T, min(k, len(chunk)), dim=1)
-            best_scores, best_ids = _merge_top_k(np.concatenate([best_scores, values.numpy()], axis=1),
-                                                 np.concatenate([best_ids, positions.numpy() + start], axis=1), k)
-        return best_scores, best_ids
+            values, positions = top_k(query_tensor @ chunk.T, min(k, len(chunk)))
+            scores, ids = torch.cat([best_scores, values], dim=1), torch.cat([best_ids, positions + start], dim=1)
+            best_scores, chosen = top_k(scores, min(k, scores.shape[1]))
+            best_ids = ids.gather(1, chosen)
+        return best_scores.numpy(), best_ids.numpy()
 
     def describe(self) -> dict:
         """What the index is, for ``Space.info`` and saved spaces."""
@@ -128,11 +111,10 @@ class IVFIndex:
     kind = IVF
 
     def __init__(self, dim: int, nlist: int | None = None, nprobe: int = DEFAULT_NPROBE, seed: int = 0) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ConfigError(f"dim={dim!r} must be a positive integer (the embedding size)")
-        if nlist is not None:
-            check_k(nlist)
-        self.dim, self.nlist, self.nprobe, self.seed = int(dim), nlist, check_k(nprobe), int(seed)
+        self.dim = check_int("dim", dim, hint="the embedding size")
+        self.nlist = check_optional_int("nlist", nlist, hint="None: round(sqrt(n)) cells")
+        self.nprobe = check_int("nprobe", nprobe, hint="cells scanned per query")
+        self.seed = check_int("seed", seed, minimum=0)
         self.n_trained = 0
         self._index: Any = None
 

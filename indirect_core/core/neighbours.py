@@ -7,20 +7,23 @@ import numpy as np
 import torch
 
 from .._util.errors import ConfigError
+from .._util.validation import check_int
+from .search import top_k
 
 
 def nearest_neighbours(embeddings: Any, queries: Sequence[int], k: int = 5) -> np.ndarray:
-    """Indices (len(queries), k) of the k nearest other items by Euclidean distance, as the metrics rank them."""
+    """Indices (len(queries), k) of the k nearest other items by Euclidean distance, as the metrics rank them;
+    among equally distant items the lower index comes first."""
     features = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings)
     features = features.detach().float()
     queries = list(queries)
-    if k < 1 or k >= len(features):
+    if check_int("k", k) >= len(features):
         raise ConfigError(f"k={k} must be between 1 and {len(features) - 1} (the number of other items)")
     if any(not 0 <= q < len(features) for q in queries):
         raise ConfigError(f"query indices {queries} must lie in 0..{len(features) - 1}")
     distances = torch.cdist(features[queries], features)
     distances[torch.arange(len(queries)), torch.as_tensor(queries)] = float("inf")  # never return the query
-    return torch.topk(distances, k, largest=False).indices.numpy()
+    return top_k(distances, k, largest=False)[1].numpy()  # equal distances: the lower index first
 
 
 def pick_queries(labels: Sequence[Any], n: int, seed: int = 0, exclude: Collection[int] = ()) -> list[int]:
