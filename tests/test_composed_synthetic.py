@@ -197,7 +197,7 @@ def test_parameters_roots_and_defaults(tmp_path, monkeypatch):
     images, queries, captions = cir.plan_benchmark()  # the default, planned without rendering
     test = [r for r in images if r["split"] == "test"]
     assert len(queries) >= 500 and len(test) >= 2000 and len(captions) == 2000
-    with pytest.raises(ConfigError, match="n_gallery=10 is invalid.*>= n_queries \\(24\\)"):
+    with pytest.raises(ConfigError, match=r"n_gallery=10 must be an integer >= 24 \(at least n_queries \(24\)"):
         cir.generate_synthetic_cir(tmp_path / "x", n_queries=24, n_gallery=10, progress=False)
     with pytest.raises(ConfigError, match="image_size=8"):
         cir.generate_synthetic_cir(tmp_path / "x", image_size=8, progress=False)

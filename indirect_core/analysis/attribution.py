@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from .._util.errors import ConfigError
+from .._util.validation import check_int, check_number
 from ..backbone.images import read_rgb
 from .._util.progress import progress_bar
 
@@ -30,9 +31,8 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def black_baseline(preprocess: Callable[[Image.Image], torch.Tensor], size: int = 500) -> torch.Tensor:
     """The preprocessed black size×size RGB image (3, H, W): the paper's reference point for distances."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ConfigError(f"size={size!r} must be a positive integer (the paper uses a 500×500 black image)")
-    black = Image.fromarray(np.zeros((int(size), int(size), 3), dtype=np.uint8))
+    size = check_int("size", size, hint="the paper uses a 500×500 black image")
+    black = Image.fromarray(np.zeros((size, size, 3), dtype=np.uint8))
     return preprocess(black)
 
 
@@ -92,11 +92,10 @@ def _check_attribute_args(forward: Callable, pixels: torch.Tensor, method: str, 
         shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
         raise ConfigError(f"pixels must be a 4-D (B, 3, H, W) tensor, got {shape}: add a batch dimension "
                           "with pixels.unsqueeze(0)")
-    _check_positive_int(samples, "samples", "e.g. 25 as in the paper")
-    _check_positive_int(window, "window", "e.g. 32")
-    _check_positive_int(batch_size, "batch_size", "e.g. 8")
-    if not isinstance(noise, (int, float)) or isinstance(noise, bool) or not noise >= 0:
-        raise ConfigError(f"noise={noise!r} must be a non-negative number (the paper uses 0.15)")
+    check_int("samples", samples, hint="e.g. 25 as in the paper")
+    check_int("window", window, hint="e.g. 32")
+    check_int("batch_size", batch_size, hint="e.g. 8")
+    check_number("noise", noise, minimum=0, hint="the paper uses 0.15")
     if window > min(pixels.shape[-2:]):
         raise ConfigError(f"window={window} is larger than the image ({pixels.shape[-2]}×{pixels.shape[-1]}): "
                           "choose a smaller occlusion window")
@@ -119,12 +118,6 @@ def describe_method(method: str, samples: int = 25, noise: float = 0.15, window:
                 "black image to the image.")
     return (f"{METHOD_NAMES[method]}: the change of the distance when a black {window}×{window} px window covers "
             f"each part of the image (stride {max(1, window // 2)} px).")
-
-
-def _check_positive_int(value: object, name: str, hint: str) -> None:
-    """ConfigError unless ``value`` is an integer ≥ 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name}={value!r} must be a positive integer ({hint})")
 
 
 def _attribute_one(forward: EmbeddingDistance, image: torch.Tensor, method: str, samples: int, noise: float,
@@ -186,8 +179,7 @@ def _grad_input(image: torch.Tensor) -> torch.Tensor:
 def normalize_heatmap(heatmap: torch.Tensor, percentile: float = 99.0) -> torch.Tensor:
     """Scale to [0, 1] as the authors do: v_min = min, v_max = the percentile, then clip (outliers saturate)."""
     heatmap = _as_map(heatmap, "heatmap")
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
-        raise ConfigError(f"percentile={percentile!r} must be a number in (0, 100] (the authors use 99)")
+    check_number("percentile", percentile, above=0, maximum=100, hint="the authors use 99")
     values = heatmap.double().flatten()
     v_min = values.min()
     v_max = torch.quantile(values, percentile / 100.0)
@@ -214,7 +206,7 @@ def transform_mask(mask: Image.Image, size: int = 224) -> torch.Tensor:
 
     if not isinstance(mask, Image.Image):
         raise ConfigError(f"mask must be a PIL image, got {type(mask).__name__}: open it with PIL.Image.open")
-    _check_positive_int(size, "size", "CLIP ViT-B/32 uses 224")
+    check_int("size", size, hint="CLIP ViT-B/32 uses 224")
     resized = Resize(int(size), interpolation=InterpolationMode.NEAREST)(mask.convert("L"))
     cropped = CenterCrop(int(size))(resized)
     return torch.from_numpy(np.asarray(cropped) > 0)

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from .._util.errors import ConfigError, NotApplicableError
+from .._util.validation import check_int
 from ..core.metrics import METRICS, evaluate
 from ..core.models import MODELS, Reducer, display_name, make_model
 from .._util.progress import progress_bar
@@ -75,8 +76,7 @@ def parallel_fits(n_jobs: int | str | None = "auto") -> Iterator[futures.Executo
     """A pool of ``n_jobs`` worker processes for the Adam-trained fits (``"auto"``: one per core); ``None``
     (no pool) for 1. Pass it to ``run_notion(executor=...)`` and reuse it across notions."""
     count = default_n_jobs() if n_jobs in ("auto", None) else n_jobs
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ConfigError(f"n_jobs={n_jobs!r} must be a positive integer or 'auto' (one worker per core)")
+    count = check_int("n_jobs", count, hint="or 'auto': one worker per core")
     if count == 1:
         yield None
         return

@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     import clip
 
 from .._util.errors import ConfigError, DatasetError, UnreadableImageError
+from .._util.validation import check_int
 from .images import read_rgb
 from .._util.naming import slug
 from .._util.progress import progress_bar
@@ -106,10 +107,8 @@ class Backbone:
         """
         if on_error not in ("raise", "skip"):
             raise ConfigError(f"on_error={on_error!r} is not allowed: use 'raise' or 'skip'")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size={batch_size!r} must be a positive integer")
-        if not isinstance(num_workers, int) or num_workers < 0:
-            raise ConfigError(f"num_workers={num_workers!r} must be a non-negative integer")
+        check_int("batch_size", batch_size)
+        check_int("num_workers", num_workers, minimum=0)
         if batches is None:
             batches = [range(i, min(i + batch_size, len(paths))) for i in range(0, len(paths), batch_size)]
         batches = [list(batch) for batch in batches if len(batch)]

@@ -16,20 +16,17 @@ import torch
 from torch import nn
 
 from .._util.errors import ConfigError
+from .._util.validation import check_int, check_number
 
 
 def _check_width(name: str, value: object) -> int:
-    """A layer width must be a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name}={value!r} must be a positive integer (a layer width)")
-    return value
+    """A layer width: a positive integer."""
+    return check_int(name, value, hint="a layer width")
 
 
 def _check_dropout(value: object) -> float:
     """A dropout probability in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigError(f"dropout={value!r} must be a probability in [0, 1)")
-    return float(value)
+    return check_number("dropout", value, minimum=0, below=1, hint="a probability")
 
 
 class Pic2WordMapper(nn.Module):

@@ -23,6 +23,7 @@ from ..data import synthetic_shapes as shapes
 from ..data.datasets import Dataset
 from ..data.datasets.core import data_parent
 from .._util.errors import ConfigError, DatasetError
+from .._util.validation import check_int
 from ..data.generated import generate_folder
 from .._util.progress import progress_bar
 from .queries import QuerySet
@@ -224,20 +225,12 @@ def plan_benchmark(n_queries: int = DEFAULTS["n_queries"], n_gallery: int = DEFA
 
 def _check_parameters(n_queries: object, n_gallery: object, n_train: object, image_size: object,
                       seed: object) -> None:
-    def integer(value: object) -> bool:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-    if not integer(n_queries) or n_queries < 1:
-        raise ConfigError(f"n_queries={n_queries!r} is invalid: pass a positive integer, e.g. n_queries=500")
-    if not integer(n_gallery) or n_gallery < n_queries:
-        raise ConfigError(f"n_gallery={n_gallery!r} is invalid: pass an integer >= n_queries ({n_queries}); each "
-                          "query's reference is a distinct base gallery image")
-    if not integer(n_train) or n_train < 1:
-        raise ConfigError(f"n_train={n_train!r} is invalid: pass a positive integer, e.g. n_train=2000")
-    if not integer(image_size) or image_size < 32:
-        raise ConfigError(f"image_size={image_size!r} is invalid: pass an integer of at least 32, e.g. 224")
-    if not integer(seed) or seed < 0:
-        raise ConfigError(f"seed={seed!r} is invalid: pass a non-negative integer, e.g. seed=0")
+    n_queries = check_int("n_queries", n_queries, hint="e.g. n_queries=500")
+    check_int("n_gallery", n_gallery, minimum=n_queries, hint=f"at least n_queries ({n_queries}): each query's "
+              "reference is a distinct base gallery image")
+    check_int("n_train", n_train, hint="e.g. n_train=2000")
+    check_int("image_size", image_size, minimum=32, hint="e.g. 224")
+    check_int("seed", seed, minimum=0, hint="e.g. seed=0")
 
 
 def generation_parameters(n_queries: int, n_gallery: int, n_train: int, image_size: int, seed: int) -> dict:

@@ -21,8 +21,9 @@ from .mappers import LinCIRPhi
 from .masking import clean_caption, extract_keywords, keyword_tagger, mask_caption, masked_token_ids
 from .targets import caption_token_ids, captions_sha256, encode_caption_ids, text_targets
 from .tokens import placeholder_id
-from .training import (Constant, StepCallback, TrainingPlan, TrainingResult, adamw_groups, check_betas, check_int,
-                       check_non_negative_number, check_positive_number, check_resumable, run_training)
+from .._util.validation import check_number
+from .training import (Constant, StepCallback, TrainingPlan, TrainingResult, adamw_groups, check_resumable,
+                       check_training_settings, run_training)
 
 
 def trimmed(ids: torch.Tensor) -> torch.Tensor:
@@ -91,14 +92,9 @@ def train_lincir(backbone: Backbone, captions: Sequence[str], steps: int = 1000,
     an existing checkpoint needs ``overwrite=True`` and replaces it only once the new run finishes.
     """
     captions = _check_captions(captions)
-    steps = check_int("steps", steps, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
-    seed = check_int("seed", seed, 0)
-    lr = check_positive_number("lr", lr)
-    weight_decay = check_non_negative_number("weight_decay", weight_decay)
-    eps = check_positive_number("eps", eps)
-    betas = check_betas(betas)
-    noise = check_non_negative_number("noise", noise)
+    steps, batch_size, seed, lr, weight_decay, eps, betas = check_training_settings(
+        steps, batch_size, seed, lr, weight_decay, eps, betas)
+    noise = check_number("parameter noise", noise, minimum=0)
     check_resumable(checkpoint_path, resume, "lincir", backbone, overwrite)
     model, device = backbone.model, backbone.device
     data = MaskedCaptions(captions, tagger, seed)

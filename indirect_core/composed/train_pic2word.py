@@ -21,8 +21,9 @@ from .._util.errors import ConfigError
 from .encoding import encode_pseudo_batch
 from .mappers import Pic2WordMapper
 from .tokens import tokenize_prompts
-from .training import (CosineWithWarmup, StepCallback, TrainingPlan, TrainingResult, adamw_groups, check_betas,
-                       check_int, check_non_negative_number, check_positive_number, check_resumable, run_training)
+from .._util.validation import as_matrix, check_int
+from .training import (CosineWithWarmup, StepCallback, TrainingPlan, TrainingResult, adamw_groups, check_resumable,
+                       check_training_settings, run_training)
 
 TRAINING_PROMPT = "a photo of *"
 """The prompt Pic2Word trains with (the official code inserts the token after ``a photo of``: the same ids)."""
@@ -42,17 +43,12 @@ def features_sha256(features: torch.Tensor) -> str:
 
 
 def _check_features(image_features: object, backbone: Backbone) -> torch.Tensor:
-    """Raw image features (n, E) of the backbone: a finite float tensor (or the cache's ImageFeatures)."""
-    features = getattr(image_features, "features", image_features)
-    if not isinstance(features, torch.Tensor) or features.ndim != 2 or not features.is_floating_point():
-        raise ConfigError("image_features must be a float tensor (n, embed_dim) of raw CLIP image features, e.g. "
-                          "ic.image_features(backbone, dataset).features")
+    """Raw image features (n, E) of the backbone: a finite float32 matrix (or the cache's ImageFeatures)."""
+    features = as_matrix(getattr(image_features, "features", image_features), "image_features")
     if features.shape[1] != backbone.embed_dim:
         raise ConfigError(f"image_features are {features.shape[1]} wide but backbone {backbone.name} embeds into "
                           f"{backbone.embed_dim}: compute them with the same backbone")
-    if not torch.isfinite(features).all():
-        raise ConfigError("image_features hold NaN or infinite values: recompute the feature cache")
-    return features.detach().float()
+    return features
 
 
 def pic2word_loss(model: torch.nn.Module, mapper: torch.nn.Module, features: torch.Tensor, prompt_ids: torch.Tensor,
@@ -85,16 +81,11 @@ def train_pic2word(backbone: Backbone, image_features: object, steps: int = 1000
     an existing checkpoint needs ``overwrite=True`` and replaces it only once the new run finishes.
     """
     features = _check_features(image_features, backbone)
-    steps = check_int("steps", steps, 1)
-    batch_size = check_int("batch_size", batch_size, 2)
-    seed = check_int("seed", seed, 0)
-    lr = check_positive_number("lr", lr)
-    weight_decay = check_non_negative_number("weight_decay", weight_decay)
-    eps = check_positive_number("eps", eps)
-    betas = check_betas(betas)
+    steps, batch_size, seed, lr, weight_decay, eps, betas = check_training_settings(
+        steps, batch_size, seed, lr, weight_decay, eps, betas, min_batch_size=2)
     check_resumable(checkpoint_path, resume, "pic2word", backbone, overwrite)
-    warmup = max(1, min(MAX_WARMUP, steps // 10)) if warmup_steps is None else check_int("warmup_steps",
-                                                                                          warmup_steps, 1)
+    warmup = max(1, min(MAX_WARMUP, steps // 10)) if warmup_steps is None else \
+        check_int("parameter warmup_steps", warmup_steps)
     model, device = backbone.model, backbone.device
     ids, token_id = tokenize_prompts([TRAINING_PROMPT], "*", model.context_length)
     length = int(ids.argmax(dim=1).max()) + 1

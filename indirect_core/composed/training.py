@@ -35,6 +35,7 @@ from ..backbone import Backbone
 from .._util.errors import ConfigError
 from .._util.progress import progress_bar
 from .._util.torch_files import DAMAGED, load_weights, read_failure
+from .._util.validation import check_int, check_number
 from .checkpoints import METADATA_KEY, checkpoint_object, detect_format, save_checkpoint_object, save_mapper
 from .methods import method_name
 
@@ -49,32 +50,27 @@ START_OVER = "pass resume=False, overwrite=True to train anew and replace it onc
 
 
 def check_positive_number(name: str, value: Any) -> float:
-    """A finite number > 0 (learning rates and the like)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"parameter {name}={value!r} must be a number > 0")
-    return float(value)
+    """A finite number > 0, named as a parameter (notebook 06 checks its ``lr`` with it)."""
+    return check_number(f"parameter {name}", value, above=0)
 
 
-def check_non_negative_number(name: str, value: Any) -> float:
-    """A finite number >= 0 (weight decay, noise scale)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ConfigError(f"parameter {name}={value!r} must be a number >= 0")
-    return float(value)
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """An integer of at least ``minimum`` (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"parameter {name}={value!r} must be an integer >= {minimum}")
-    return int(value)
+def check_training_settings(steps: Any, batch_size: Any, seed: Any, lr: Any, weight_decay: Any, eps: Any,
+                            betas: Any, min_batch_size: int = 1) -> tuple[int, int, int, float, float, float,
+                                                                         tuple[float, float]]:
+    """The settings both trainers share, checked and in this order: (steps, batch_size, seed, lr, weight_decay,
+    eps, betas); each error names its parameter."""
+    return (check_int("parameter steps", steps), check_int("parameter batch_size", batch_size, min_batch_size),
+            check_int("parameter seed", seed, minimum=0), check_positive_number("lr", lr),
+            check_number("parameter weight_decay", weight_decay, minimum=0), check_positive_number("eps", eps),
+            check_betas(betas))
 
 
 def check_betas(betas: Any) -> tuple[float, float]:
     """Adam's (beta1, beta2), each in [0, 1)."""
-    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ConfigError(f"parameter betas={betas!r} must be two numbers in [0, 1), e.g. (0.9, 0.98)")
-    return float(betas[0]), float(betas[1])
+    return (check_number("parameter betas[0]", betas[0], minimum=0, below=1, hint="e.g. 0.9"),
+            check_number("parameter betas[1]", betas[1], minimum=0, below=1, hint="e.g. 0.98"))
 
 
 @contextlib.contextmanager
@@ -303,7 +299,7 @@ def run_training(plan: TrainingPlan, backbone: Backbone, checkpoint_path: str | 
                  callback: StepCallback | None = None, overwrite: bool = False) -> TrainingResult:
     """Train ``plan.mapper`` for ``plan.steps`` steps (continuing a checkpoint of the same run when there is one;
     with ``resume=False, overwrite=True`` replacing it only once the new run has finished)."""
-    checkpoint_every = check_int("checkpoint_every", checkpoint_every, 1)
+    checkpoint_every = check_int("parameter checkpoint_every", checkpoint_every)
     _check_overwrite(checkpoint_path, resume, overwrite)
     device = backbone.device
     amp = device.type == "cuda"

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..data.datasets import Dataset, available_datasets, load_dataset
 from .._util.errors import ConfigError, DatasetError
+from .._util.validation import check_optional_int
 
 SYNTHETIC_TRAIN = "synthetic-shapes-cir"
 """The default source: the train split of the embedded composed-retrieval benchmark."""
@@ -105,8 +106,7 @@ def training_captions(source: str = SYNTHETIC_TRAIN, column: str = "caption", ro
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(f"training data {source!r} must be {SYNTHETIC_TRAIN!r}, a caption file (.txt, .csv, "
                           f".tsv) or {HF_PREFIX}<dataset name>")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ConfigError(f"max_captions={limit!r} must be None or an integer >= 1")
+    check_optional_int("max_captions", limit)
     if source == SYNTHETIC_TRAIN:
         captions = _synthetic_train(root, options)[1]
     elif source.startswith(HF_PREFIX):

@@ -18,6 +18,7 @@ import pandas as pd
 from .._util.atomic import write_json_atomic, write_text_atomic
 from .datasets.core import data_parent
 from .._util.errors import ConfigError
+from .._util.validation import check_int
 
 EXAMPLE_NAME = "my-photos"
 RECORD_FILE = "example.json"
@@ -39,9 +40,8 @@ def write_example_collection(root: str | Path | None = None, n_images: int = 120
     """
     from .datasets import load_dataset
 
-    for name, value, minimum in (("n_images", n_images, 1), ("image_size", image_size, 16)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}")
+    check_int("n_images", n_images)
+    check_int("image_size", image_size, minimum=16)
     root = Path(root).expanduser().absolute() if root is not None else default_example_root().absolute()
     settings = {"kind": "indirect_core example collection", "n_images": n_images, "image_size": image_size,
                 "seed": seed}

@@ -16,6 +16,7 @@ import numpy as np
 
 from indirect_core.data.datasets import SYNTHETIC_SHAPES, Dataset
 from indirect_core._util.errors import ConfigError, DatasetError
+from indirect_core._util.validation import check_int
 from indirect_core.data.prompt_words import read_words, words as word_list
 from indirect_core.data.css_colours import CSS21_COLOUR_NAMES
 from indirect_core.data.synthetic_shapes import SHAPE_VOCABULARY
@@ -236,8 +237,7 @@ def prompt_subset(prompts: list[str], n_prompts: int | None, seed: int) -> list[
     all of them for ``None``."""
     if n_prompts is None:
         return list(prompts)
-    if isinstance(n_prompts, bool) or not isinstance(n_prompts, int) or n_prompts < 1:
-        raise ConfigError(f"n_prompts={n_prompts!r} must be a positive integer or None (all prompts)")
+    check_int("n_prompts", n_prompts, hint="or None: all prompts")
     if n_prompts > len(prompts):
         raise ConfigError(f"n_prompts={n_prompts} but the notion has only {len(prompts)} prompts: choose a "
                           "smaller n_prompts")

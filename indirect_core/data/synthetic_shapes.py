@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from indirect_core.data.css_colours import CSS21_NAMES_TO_HEX
 from indirect_core._util.errors import ConfigError
+from indirect_core._util.validation import check_int
 from indirect_core.data.generated import generate_folder, read_generation  # noqa: F401 (read_generation: public here too)
 
 FORMAT_VERSION = 1
@@ -207,12 +208,9 @@ def generate_synthetic_shapes(root: Path, n_images: int = 1000, image_size: int 
                               progress: bool = True) -> Path:
     """Generate the dataset into `root` atomically (temp folder + rename); reuse it if already there."""
     root = Path(root).absolute()
-    if not isinstance(n_images, (int, np.integer)) or n_images < 1:
-        raise ConfigError(f"n_images={n_images!r} is invalid: pass a positive integer, e.g. n_images=1000")
-    if not isinstance(image_size, (int, np.integer)) or image_size < 32:
-        raise ConfigError(f"image_size={image_size!r} is invalid: pass an integer of at least 32, e.g. 224")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed={seed!r} is invalid: pass a non-negative integer, e.g. seed=0")
+    check_int("n_images", n_images, hint="e.g. n_images=1000")
+    check_int("image_size", image_size, minimum=32, hint="e.g. 224")
+    check_int("seed", seed, minimum=0, hint="e.g. seed=0")
     wanted = generation_parameters(n_images, image_size, seed)
     return generate_folder(root, wanted, lambda folder: _write_dataset(
         folder, sample_factors(n_images, image_size, seed), image_size, progress), kind="synthetic-shapes")

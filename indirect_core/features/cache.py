@@ -20,6 +20,7 @@ from .._util.atomic import atomic_path, write_json_atomic
 from ..backbone import Backbone, default_cache_dir
 from ..data.datasets import Dataset
 from .._util.errors import BackboneError, ConfigError, DatasetError
+from .._util.validation import check_int
 from .._util.progress import progress_bar
 from .._util.torch_files import error_summary
 from ..engines import Engine, TaskFailed, check_engine_name, get_engine
@@ -81,8 +82,7 @@ def image_features(backbone: Backbone, dataset: Dataset, cache_dir: Path | str |
     ``result.apply_to(dataset)`` so the labels match the feature rows. ``executor="ray"`` computes each missing
     shard as a Ray task (``indirect_core.ray_engine``): same shard files, same features.
     """
-    if not isinstance(shard_size, int) or shard_size < 1:
-        raise ConfigError(f"shard_size={shard_size!r} must be a positive integer")
+    check_int("shard_size", shard_size)
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error={on_error!r} is not allowed: use 'raise' or 'skip'")
     check_engine_name(executor)

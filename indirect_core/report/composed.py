@@ -17,6 +17,7 @@ import torch
 
 from .._util.atomic import write_json_atomic, write_text_atomic
 from .._util.errors import ConfigError
+from .._util.validation import check_int
 from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from ..composed.evaluate import TABLE_KEYS, rank_gallery, rank_subsets
 from ..composed.queries import QuerySet
@@ -125,8 +126,7 @@ def _escape(text: str) -> str:
 
 def pick_examples(query_set: QuerySet, n: int, seed: int = 0) -> list[int]:
     """``n`` query indices, deterministic from the seed, spread over the split (fewer if it has fewer)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigError(f"n_examples={n!r} must be an integer >= 0")
+    check_int("n_examples", n, minimum=0)
     order = np.random.default_rng(seed).permutation(len(query_set))
     return sorted(int(i) for i in order[:n])
 

@@ -27,6 +27,7 @@ from PIL import Image
 from .._util.atomic import atomic_path
 from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from .._util.errors import ConfigError
+from .._util.validation import check_int, check_optional_int
 from ..backbone.images import read_rgb, to_rgb
 from ..core.metrics import METRICS, SHORT_NAMES
 from ..core.models import MODELS, display_name
@@ -382,9 +383,7 @@ def plot_explained_variance(ratios: Sequence[float], n_components: int | None = 
     if values.sum() > 1 + 1e-6:
         raise ConfigError(f"ratios sum to {values.sum():.3g} > 1: pass explained-variance *ratios* "
                           "(variances divided by the total variance)")
-    if n_components is not None and (isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer))
-                                     or n_components < 1):
-        raise ConfigError(f"n_components={n_components!r}: give a positive integer or None")
+    check_optional_int("n_components", n_components, hint="None: no cut")
     fig = plt.figure(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
     ax = fig.add_subplot()
     directions = np.arange(1, len(values) + 1)
@@ -439,9 +438,7 @@ def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, 
     set_theme()
     arrays = _image_list(images, "images")
     titles = _labels(titles, len(arrays), "titles", "images")
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ConfigError(f"ncols={ncols!r}: give a positive integer, e.g. 6")
-    ncols = min(int(ncols), len(arrays))
+    ncols = min(check_int("ncols", ncols, hint="e.g. 6"), len(arrays))
     nrows = math.ceil(len(arrays) / ncols)
     cell = min(DOUBLE_COLUMN_WIDTH / ncols, 1.3)
     aspect = float(np.median([a.shape[0] / a.shape[1] for a in arrays]))

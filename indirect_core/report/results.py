@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .._util.atomic import write_json_atomic, write_text_atomic
-from .._util.errors import ConfigError
+from .._util.validation import check_int
 from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from ..analysis.experiment import DEFAULT_MODELS
 from ..analysis.provenance import provenance
@@ -50,8 +50,7 @@ def run_study(dataset: str = "synthetic-shapes", backbone: str = "auto",
               dataset_options: dict | None = None, progress: bool = True) -> Path:
     """Run every notion × model × seed on ``dataset``; write the tables and provenance into ``out``
     (default ``runs/<timestamp>``) and return that folder."""
-    if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
-        raise ConfigError(f"n_components={n_components!r} must be a positive integer")
+    check_int("n_components", n_components, hint="the paper uses 128")
     data = load_dataset(dataset, root=data_root, **(dataset_options or {}))
     chosen = resolve_notions(dataset, data, notions)
     out = Path(out) if out else Path("runs") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from indirect_core.data.datasets.core import Dataset, missing_dataset, resolve_root, shown
 from indirect_core.data.css_colours import rgb_to_colour_name
-from indirect_core._util.errors import ConfigError
+from indirect_core._util.validation import check_optional_int
 
 SYNTHETIC_CARS = "synthetic-cars"
 LABEL_COLUMNS: tuple[str, ...] = ("car_model", "car_colour", "background_colour")
@@ -63,9 +63,7 @@ def _frame_images(root: Path, frames: list[int]) -> tuple[list[Path], list[int]]
 
 def load_synthetic_cars(root: str | Path | None = None, n_frames: int | None = 1000) -> Dataset:
     """Frames 1..n_frames (all if None) sorted by frame; labels car_model, car_colour, background_colour."""
-    if n_frames is not None and (isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1):
-        raise ConfigError(f"dataset {SYNTHETIC_CARS!r}: n_frames={n_frames!r} must be a positive int or None "
-                          f"(the paper uses 1000)")
+    check_optional_int(f"dataset {SYNTHETIC_CARS!r}: n_frames", n_frames, hint="the paper uses 1000")
     root_path = resolve_root(SYNTHETIC_CARS, root)
     csv_path = root_path / "cars.csv"
 
