@@ -65,7 +65,7 @@ def baseline_fit(model, texts, images, labels):
     import numpy as np
     import torch
 
-    from indirect_core.core.models._base import l2_normalize, seed_of, unit_rows
+    from indirect_core.core.models._base import l2_normalize, normalized_unless_unit, seed_of
     from indirect_core.core.models.indirect import indirect_loss
 
     seed = seed_of(model.random_state)
@@ -89,7 +89,7 @@ def baseline_fit(model, texts, images, labels):
                          lambda: u.detach().clone(), model.lr, 0.0, model.patience, model.tol, model.max_iter)
         model.components_, model.classes_, model.n_iter_ = kept, classes, it
         return model
-    x = unit_rows(texts)  # LAE / AE
+    x = normalized_unless_unit(texts)  # LAE / AE
     spec, n_encoder = model._architecture(x.shape[1])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -37,7 +37,7 @@ def l2_normalize(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(x, dim=1)
 
 
-def unit_rows(x: torch.Tensor, tol: float = 1e-5) -> torch.Tensor:
+def normalized_unless_unit(x: torch.Tensor, tol: float = 1e-5) -> torch.Tensor:
     """``x`` itself when every row already has unit length (as ``Backbone.encode_texts`` returns prompt
     features), else its L2-normalised rows. The authors' LAE, AE and PCA use the unit text features as they
     are; normalising them a second time would change their last bits."""

@@ -13,7 +13,8 @@ from sklearn.decomposition import PCA as SklearnPCA
 
 from ..._util.errors import ConfigError, NotApplicableError
 from ..._util.labels import encode_labels
-from ._base import Reducer, as_features, check_max_iter, check_n_components, l2_normalize, seed_of, unit_rows
+from ._base import (Reducer, as_features, check_max_iter, check_n_components, l2_normalize, normalized_unless_unit,
+                    seed_of)
 from ._objectives import AutoencoderObjective, NormalizedSoftmaxObjective
 from ._patience import fit_with_patience
 
@@ -115,7 +116,7 @@ class PCA(Reducer):
         """Fit on the prompt features ``X`` (rows L2-normalised unless already unit); ``y`` is ignored."""
         if self.too_few_prompts not in ("fail", "truncate"):
             raise ConfigError(f"too_few_prompts={self.too_few_prompts!r}: use 'fail' or 'truncate'")
-        texts = unit_rows(as_features(X, "text_features"))
+        texts = normalized_unless_unit(as_features(X, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
         k = self.n_components
         if len(texts) < k:
@@ -162,7 +163,7 @@ class _AutoencoderBase(Reducer):
 
     def fit(self, X: Any, y: Any = None) -> "_AutoencoderBase":
         """Train on the prompt features ``X`` (rows L2-normalised unless already unit); ``y`` is ignored."""
-        texts = unit_rows(as_features(X, "text_features"))
+        texts = normalized_unless_unit(as_features(X, "text_features"))
         check_n_components(self.n_components, texts.shape[1])
         check_max_iter(self.max_iter)
         spec, n_encoder = self._architecture(texts.shape[1])
