@@ -18,7 +18,7 @@ from ..features.cache import ImageFeatures, image_features
 from ..data.datasets import Dataset, load_dataset
 from .._util.errors import ConfigError
 from .experiment import DEFAULT_MODELS, default_n_jobs, parallel_fits, run_notion, summarize
-from ..core.models import MODELS, Reducer, display_name, make_model
+from ..core.models import INDIRECT_KEYS, MODELS, Reducer, display_name, make_model
 from ..core.neighbours import nearest_neighbours
 from ..core.projections import load_projection
 from ..data.notions import Notion, get_notion, label_overlap, notions_for, prepare_notion, prompt_subset
@@ -127,8 +127,6 @@ def evaluation_data(backbone: Backbone, dataset: str, data_root: str | Path | No
     return cached.apply_to(data), cached
 
 
-INDIRECT_KEYS = ("indirect", "indirect-lbfgs")
-"""Model keys of InDiReCT's objective, the authors' procedure first."""
 PARALLEL_MIN_IMAGES = 500
 """With ``n_jobs="auto"``, smaller sets fit in this process: starting workers would cost more than it saves."""
 

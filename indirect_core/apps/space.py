@@ -26,13 +26,13 @@ from ..data.datasets import Dataset
 from ..data.datasets.core import IMAGE_EXTENSIONS, is_image
 from ..data.datasets.user import load_image_csv, load_plain_folder
 from .._util.errors import ConfigError, DatasetError
+from .._util.validation import as_matrix, check_int
 from ..core.index import AUTO, DEFAULT_NPROBE, INDEX_KINDS, IVF, IVFIndex, ExactIndex, check_k, make_index, resolve_kind
-from ..core.models import Reducer, display_name, l2_normalize
-from ..core.models._base import as_features
+from ..core.models import INDIRECT_KEYS, Reducer, display_name, l2_normalize
 from ..data.notions import Notion, read_word_file
 from ..core.projections import load_projection, save_projection
 from .._util.random_weights import RANDOM_WEIGHTS_MARKER
-from ..analysis.study import INDIRECT_KEYS, fit_space
+from ..analysis.study import fit_space
 
 SPACE_FORMAT = 1
 """Version of a saved space folder; ``Space.load`` reads this version only."""
@@ -40,8 +40,7 @@ SPACE_FILE, PROJECTION_FILE, EMBEDDINGS_FILE, IMAGES_FILE, IVF_FILE = (
     "space.json", "projection.pt", "embeddings.npy", "images.csv", "index.faiss")
 CLIP_SOLVER = "clip"
 """The solver recorded for ``Space.clip`` (no projection: raw CLIP features, normalised)."""
-SOLVERS: tuple[str, ...] = INDIRECT_KEYS
-"""Solvers of InDiReCT's objective: "indirect" (the authors' Adam procedure), "indirect-lbfgs" (ours)."""
+SOLVERS = INDIRECT_KEYS  # the name notebook 07's first cell checks against; new code uses core.models.INDIRECT_KEYS
 DEFAULT_SOLVER = "indirect-lbfgs"
 """A user's space defaults to our fast deterministic solver; every space records and shows which it used."""
 COLLECTION = "own collection"
@@ -70,7 +69,7 @@ class Space:
         self.name = name
         self.solver = solver
         self.index_kind = index
-        self.nprobe = check_k(nprobe)
+        self.nprobe = check_int("nprobe", nprobe, hint="IVF cells scanned per query")
         self.cache_dir = cache_dir
         self.backbone_spec = backbone_spec or _spec_of(backbone)
         self._backbone = backbone
@@ -98,7 +97,7 @@ class Space:
         ``Notion``, or ``template`` + ``words`` (a list or a word file). ``solver`` is "indirect-lbfgs" (our
         fast deterministic solver, the default) or "indirect" (the authors' Adam procedure, seeded by
         ``random_state``); ``model_options`` go to that model (e.g. ``{"patience": 100}``)."""
-        if solver not in SOLVERS:
+        if solver not in INDIRECT_KEYS:
             raise ConfigError(f"solver={solver!r} must be 'indirect' (the authors' Adam procedure, "
                               f"{display_name('indirect')}) or 'indirect-lbfgs' (our fast deterministic solver, "
                               f"{display_name('indirect-lbfgs')})")
@@ -263,7 +262,7 @@ class Space:
                               f"uses {own['name']}: embed the images with the space's backbone")
         if self._model is None:
             raw = features.features if hasattr(features, "features") else features
-            projected = l2_normalize(as_features(raw, "image_features"))
+            projected = l2_normalize(as_matrix(raw, "image_features"))
         else:
             projected = self._model.transform(features)
         return np.ascontiguousarray(projected.detach().cpu().numpy(), dtype=np.float32)

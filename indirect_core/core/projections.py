@@ -10,7 +10,7 @@ import torch
 from .._util.atomic import atomic_path
 from .._util.errors import ConfigError, DatasetError
 from .._util.torch_files import load_weights, read_failure
-from .models import MODELS, InDiReCT, InDiReCTLBFGS, model_key
+from .models import INDIRECT_KEYS, MODELS, InDiReCT, InDiReCTLBFGS, model_key
 
 FORMAT = 2
 
@@ -53,7 +53,7 @@ def load_projection(path: str | Path, backbone: Any) -> tuple[InDiReCT | InDiReC
         raise ConfigError(f"projection {path} was fitted with backbone {record['backbone'].get('name')} "
                           f"({record['backbone'].get('sha256', '')[:12]}), not {backbone.get('name')} "
                           f"({backbone.get('sha256', '')[:12]}): fit it again with this backbone")
-    if record.get("format") != FORMAT or record.get("model") not in ("indirect", "indirect-lbfgs"):
+    if record.get("format") != FORMAT or record.get("model") not in INDIRECT_KEYS:
         raise DatasetError(f"projection file {path} has format {record.get('format')!r} (this version reads "
                            f"format {FORMAT}): fit it again with notebooks/02_fit_indirect.ipynb")
     model = MODELS[record["model"]](**record["params"])

@@ -25,8 +25,9 @@ MODELS: dict[str, type[Reducer]] = {
 PAPER_MODELS: tuple[str, ...] = ("random", "clip", "indirect", "randtransform", "pca", "lae", "ae", "oracle")
 """The paper's eight models (the authors' procedures)."""
 
-INDIRECT_SOLVERS: dict[str, str] = {"adam": "indirect", "lbfgs": "indirect-lbfgs"}
-"""Model key of each solver of InDiReCT's objective: "adam" is the authors' procedure, "lbfgs" ours."""
+INDIRECT_KEYS: tuple[str, ...] = ("indirect", "indirect-lbfgs")
+"""The model keys of InDiReCT's objective, one per solver: "indirect" is the authors' Adam procedure (first),
+"indirect-lbfgs" our L-BFGS solver. A space's ``solver`` is one of them."""
 
 
 def make_model(key: str, n_components: int = 128, random_state: int | None = 0, **options: Any) -> Reducer:
@@ -56,7 +57,7 @@ def model_key(model: Reducer) -> str:
     raise ConfigError(f"{type(model).__name__} is not a registered model: use one of {list(MODELS)}")
 
 
-__all__ = ["MODELS", "PAPER_MODELS", "INDIRECT_SOLVERS", "make_model", "display_name", "model_key", "Reducer",
+__all__ = ["MODELS", "PAPER_MODELS", "INDIRECT_KEYS", "make_model", "display_name", "model_key", "Reducer",
            "NotFittedModelError",
            "InDiReCT", "InDiReCTLBFGS", "RandomEmbedding", "CLIPFeatures", "RandomTransform", "PCA",
            "LinearAutoencoder", "Autoencoder", "Oracle", "acos_safe", "indirect_loss", "l2_normalize"]
