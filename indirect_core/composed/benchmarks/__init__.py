@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..._util.errors import ConfigError, DatasetError
+from ..._util.validation import check_choice
 from ..queries import QuerySet
 from .circo import CIRCO, load_circo
 from .cirr import CIRR, load_cirr
-from .common import AUTO, check_option
+from .common import AUTO
 from .crops import CROP_MODES
 from .fashioniq import FASHIONIQ, load_fashioniq
 from .genecis import GENECIS, load_genecis, plan_genecis
@@ -53,7 +54,7 @@ def _check_genecis(root: str | Path | None = None, split: str = "val", layout: s
                    cache_dir: str | Path | None = None, crop: str = "official", progress: bool = True,
                    **options) -> str:
     """GeneCIS's task files and source images, without making a crop."""
-    check_option(GENECIS, "crop", crop, CROP_MODES)
+    check_choice(f"benchmark {GENECIS!r}: crop", crop, CROP_MODES)
     return "; ".join(f"genecis/{p.task} (val): {len(p.reference)} queries, {len(p.names)} images"
                      for p in plan_genecis(root, split, layout, **options))
 

@@ -20,8 +20,9 @@ import pandas as pd
 from ...data.datasets import Dataset
 from ...data.datasets.core import resolve_root
 from ..._util.errors import ConfigError
+from ..._util.validation import check_choice
 from ..queries import QuerySet
-from .common import PIC2WORD, SEARLE, Missing, check_option, choose_layout, field, index_of, json_list, \
+from .common import PIC2WORD, SEARLE, Missing, choose_layout, field, index_of, json_list, \
     read_json, require_images, unique_names
 
 CIRCO = "circo"
@@ -42,7 +43,7 @@ def expected_files(split: str) -> str:
 
 def load_circo(root: str | Path | None = None, split: str = "val", layout: str = "auto") -> list[QuerySet]:
     """CIRCO val (with every ground truth) or test (hidden) as one QuerySet over the unlabeled-2017 gallery."""
-    split = check_option(CIRCO, "split", split, SPLITS)
+    split = check_choice(f"benchmark {CIRCO!r}: split", split, SPLITS)
     if layout == PIC2WORD:
         raise ConfigError(f"benchmark {CIRCO!r}: layout='pic2word' does not exist (Pic2Word does not evaluate "
                           f"CIRCO): use layout='auto' or 'searle'")

@@ -20,8 +20,9 @@ import pandas as pd
 
 from ...data.datasets import Dataset
 from ...data.datasets.core import resolve_root
+from ..._util.validation import check_choice
 from ..queries import QuerySet
-from .common import PIC2WORD, SEARLE, Missing, choose_layout, check_option, field, index_of, json_list, read_json, \
+from .common import PIC2WORD, SEARLE, Missing, choose_layout, field, index_of, json_list, read_json, \
     require_images
 
 CIRR = "cirr"
@@ -59,7 +60,7 @@ def image_path(root: Path, split: str, layout: str, name: str, relative: str) ->
 
 def load_cirr(root: str | Path | None = None, split: str = "val", layout: str = "auto") -> list[QuerySet]:
     """CIRR val or test1 as one QuerySet (gallery = the split's images, reference excluded, img_set subsets)."""
-    split = check_option(CIRR, "split", SPLIT_ALIASES.get(split, split), SPLITS)
+    split = check_choice(f"benchmark {CIRR!r}: split", SPLIT_ALIASES.get(split, split), SPLITS)
     root_path = resolve_root(CIRR, root)
     missing = Missing(CIRR, root_path, expected_files(split), SOURCE)
     files = {name: annotation_files(root_path, split, name) for name in LAYOUTS}

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ...data.datasets.core import DATA_DIR_ENV, shown
-from ..._util.errors import ConfigError, DatasetError
+from ..._util.errors import DatasetError
+from ..._util.validation import check_choice
 
 SEARLE = "searle"
 """The layout of SEARLE's and LinCIR's ``--dataset-path`` (CIRR, FashionIQ, CIRCO)."""
@@ -39,14 +40,6 @@ class Missing:
             f"Nothing is downloaded automatically: put the files in data/{self.benchmark}/ (the default root), "
             f"or in ${DATA_DIR_ENV}/{self.benchmark}/, or pass root=<folder> to load_benchmark."
         )
-
-
-def check_option(benchmark: str, parameter: str, value: object, allowed: Sequence[str]) -> str:
-    """``value`` if it is one of ``allowed``, else a ConfigError naming the benchmark, parameter and choices."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ConfigError(f"benchmark {benchmark!r}: {parameter}={value!r} is not supported: use one of "
-                          f"{', '.join(repr(a) for a in allowed)}")
-    return value
 
 
 def read_json(path: Path, missing: Missing) -> Any:
@@ -82,7 +75,7 @@ def choose_layout(benchmark: str, layout: str, annotation_files: Mapping[str, Se
     When several are present (e.g. ``cirr/`` and ``CIRR/`` on a case-insensitive file system), ``tie_break``
     picks one, else the first in ``annotation_files`` order.
     """
-    check_option(benchmark, "layout", layout, (AUTO, *annotation_files))
+    check_choice(f"benchmark {benchmark!r}: layout", layout, (AUTO, *annotation_files))
     if not missing.root.is_dir():
         raise missing(f"the folder {missing.root} does not exist")
     if layout != AUTO:

@@ -23,8 +23,9 @@ import pandas as pd
 from ...data.datasets import Dataset
 from ...data.datasets.core import resolve_root
 from ..._util.errors import ConfigError
+from ..._util.validation import check_choice
 from ..queries import QuerySet
-from .common import PIC2WORD, SEARLE, Missing, check_option, choose_layout, field, index_of, json_list, \
+from .common import PIC2WORD, SEARLE, Missing, choose_layout, field, index_of, json_list, \
     require_images, unique_names
 
 FASHIONIQ = "fashioniq"
@@ -62,11 +63,11 @@ def image_folder(root: Path, layout: str) -> Path:
 def load_fashioniq(root: str | Path | None = None, split: str = "val", layout: str = "auto",
                    categories: Sequence[str] = CATEGORIES) -> list[QuerySet]:
     """One QuerySet per category: two captions per query, gallery = the category's val images, no exclusion."""
-    check_option(FASHIONIQ, "split", split, SPLITS)
+    check_choice(f"benchmark {FASHIONIQ!r}: split", split, SPLITS)
     if isinstance(categories, str) or not categories:
         raise ConfigError(f"benchmark {FASHIONIQ!r}: categories={categories!r} must be a non-empty list of "
                           f"{', '.join(CATEGORIES)}")
-    categories = tuple(check_option(FASHIONIQ, "categories", c, CATEGORIES) for c in categories)
+    categories = tuple(check_choice(f"benchmark {FASHIONIQ!r}: categories", c, CATEGORIES) for c in categories)
     root_path = resolve_root(FASHIONIQ, root)
     missing = Missing(FASHIONIQ, root_path, expected_files(categories), SOURCE)
     files = {name: [f for c in categories for f in annotation_files(root_path, c, name)] for name in LAYOUTS}

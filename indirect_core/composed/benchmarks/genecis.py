@@ -22,8 +22,9 @@ import pandas as pd
 from ...data.datasets import Dataset
 from ...data.datasets.core import resolve_root
 from ..._util.errors import ConfigError
+from ..._util.validation import check_choice
 from ..queries import QuerySet
-from .common import Missing, check_option, choose_layout, field, json_list, require_images
+from .common import Missing, choose_layout, field, json_list, require_images
 from .crops import CROP_MODES, CropSpec, crop_folder, materialise_crops
 
 GENECIS = "genecis"
@@ -83,10 +84,10 @@ def plan_genecis(root: str | Path | None = None, split: str = "val", layout: str
                  tasks: Sequence[str] = TASKS, vg_root: str | Path | None = None,
                  coco_root: str | Path | None = None) -> list[TaskPlan]:
     """Read and check the task files and that every source image exists; makes no crop."""
-    check_option(GENECIS, "split", split, SPLITS)
+    check_choice(f"benchmark {GENECIS!r}: split", split, SPLITS)
     if isinstance(tasks, str) or not tasks:
         raise ConfigError(f"benchmark {GENECIS!r}: tasks={tasks!r} must be a non-empty list of {', '.join(TASKS)}")
-    tasks = tuple(check_option(GENECIS, "tasks", t, TASKS) for t in tasks)
+    tasks = tuple(check_choice(f"benchmark {GENECIS!r}: tasks", t, TASKS) for t in tasks)
     root_path = resolve_root(GENECIS, root)
     missing = Missing(GENECIS, root_path, expected_files(tasks), SOURCE)
     files = {task: root_path / "genecis" / f"{task}.json" for task in tasks}
@@ -142,7 +143,7 @@ def load_genecis(root: str | Path | None = None, split: str = "val", layout: str
                  coco_root: str | Path | None = None, cache_dir: str | Path | None = None,
                  crop: str = "official", progress: bool = True) -> list[QuerySet]:
     """One QuerySet per task; attribute crops are made once under ``<cache_dir>/crops/genecis/<crop>``."""
-    crop = check_option(GENECIS, "crop", crop, CROP_MODES)
+    crop = check_choice(f"benchmark {GENECIS!r}: crop", crop, CROP_MODES)
     plans = plan_genecis(root, split, layout, tasks, vg_root, coco_root)
     query_sets = []
     for plan in plans:

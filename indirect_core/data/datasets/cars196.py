@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from indirect_core.data.datasets.car_names import describe_car
-from indirect_core.data.datasets.core import Dataset, check_choice, missing_dataset, resolve_root, shown
+from indirect_core.data.datasets.core import Dataset, missing_dataset, resolve_root, shown
+from indirect_core._util.validation import check_choice
 
 CARS196 = "cars196"
 SPLITS: tuple[str, ...] = ("test", "train", "all")
@@ -55,7 +56,7 @@ def read_cars_annos(mat_path: Path) -> tuple[pd.DataFrame, list[str]]:
 
 def load_cars196(root: str | Path | None = None, split: str = "test") -> Dataset:
     """Stanford Cars images of the chosen split, sorted by file name; labels per class name (see module doc)."""
-    split = check_choice(CARS196, "split", split, SPLITS)
+    split = check_choice(f"dataset {CARS196!r}: split", split, SPLITS)
     root_path = resolve_root(CARS196, root)
     mat_path = root_path / "cars_annos.mat"
 

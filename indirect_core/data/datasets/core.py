@@ -196,16 +196,6 @@ def missing_dataset(name: str, root: Path, problem: str, layout: str, source: st
     )
 
 
-def check_choice(dataset: str, parameter: str, value: object, allowed: Sequence[str]) -> str:
-    """Return `value` if it is one of `allowed`, else raise a ConfigError naming the parameter and the choices."""
-    if value not in allowed:
-        raise ConfigError(
-            f"dataset {dataset!r}: {parameter}={value!r} is not supported: use one of "
-            f"{', '.join(repr(a) for a in allowed)}"
-        )
-    return str(value)
-
-
 def shown(items: Sequence[object], limit: int = 3) -> str:
     """The first few items as a comma-separated string, with '...' when there are more (for error messages)."""
     text = ", ".join(str(i) for i in list(items)[:limit])

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from indirect_core.data.datasets.core import Dataset, check_choice, is_image, missing_dataset, resolve_root, shown
+from indirect_core.data.datasets.core import Dataset, is_image, missing_dataset, resolve_root, shown
+from indirect_core._util.validation import check_choice
 
 CUB200 = "cub200"
 SPLITS: tuple[str, ...] = ("test", "train", "all")
@@ -44,7 +45,7 @@ def class_name_from_folder(folder: str) -> str:
 
 def load_cub200(root: str | Path | None = None, split: str = "test", authors_filter: bool = False) -> Dataset:
     """Images of the split's classes sorted by folder then file; authors_filter=True applies bug B2's filter."""
-    split = check_choice(CUB200, "split", split, SPLITS)
+    split = check_choice(f"dataset {CUB200!r}: split", split, SPLITS)
     root_path = resolve_root(CUB200, root)
     images_dir = root_path / "images"
 

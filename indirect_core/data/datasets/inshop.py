@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from indirect_core.data.datasets.core import Dataset, check_choice, missing_dataset, resolve_root, shown
+from indirect_core.data.datasets.core import Dataset, missing_dataset, resolve_root, shown
+from indirect_core._util.validation import check_choice
 
 INSHOP = "inshop"
 SPLITS: tuple[str, ...] = ("test", "train", "val")
@@ -61,7 +62,7 @@ def attribute_pattern(flags: list[str], names: list[str], group: range) -> str:
 
 def load_inshop(root: str | Path | None = None, split: str = "test") -> Dataset:
     """The images of one Anno_fine split in file order; labels category, texture, fabric, fit (+ raw columns)."""
-    split = check_choice(INSHOP, "split", split, SPLITS)
+    split = check_choice(f"dataset {INSHOP!r}: split", split, SPLITS)
     root_path = resolve_root(INSHOP, root)
     anno = root_path / "Anno_fine"
     files = {"images": anno / f"{split}.txt", "categories": anno / f"{split}_cate.txt",
