@@ -119,6 +119,8 @@ def _overlap_notes(record: dict) -> dict[str, list[str]]:
 
 def write_analysis_figures(run_dir: Path, plan: dict, results: Sequence) -> list[Path]:
     """Figures across jobs: the metric against the swept setting, or against the backbone when several ran."""
+    import matplotlib.pyplot as plt
+
     from . import plots
 
     sweep_key = next(iter(plan.get("sweep") or {}), None)
@@ -147,7 +149,7 @@ def write_analysis_figures(run_dir: Path, plan: dict, results: Sequence) -> list
         name = f"analysis_{slug(dataset)}" + (f"_{slug(backbone)}" if sweep_key else "")
         stem = run_dir / "figures" / name
         written += [p for p in plots.save_figure(fig, stem) if p.suffix == ".png"]
-        plots.plt.close(fig)
+        plt.close(fig)
     return written
 
 
