@@ -2,5 +2,6 @@
 command line and the explorer. May import every layer below."""
 import lazy_loader as _lazy
 
-__getattr__, __dir__, __all__ = _lazy.attach(__name__, submodules=["cli", "explorer", "space", "space_cli"],
-                                             submod_attrs={"space": ["Space"]})
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__, submodules=["cli", "explorer", "space", "space_cli", "space_folder", "space_inputs"],
+    submod_attrs={"space": ["Space"]})

@@ -8,8 +8,6 @@ Images go through the embedding cache (``image_features``), so spaces over the s
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,34 +15,29 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .._util.atomic import atomic_path, write_json_atomic, write_text_atomic
-from ..backbone import Backbone, RANDOM_ARCHITECTURES, load_backbone, sha256_file, spec_weights
-from ..features.cache import image_features
-from ..data.datasets import Dataset
-from ..data.datasets.core import IMAGE_EXTENSIONS, is_image
-from ..data.datasets.user import load_image_csv, load_plain_folder
 from .._util.errors import ConfigError, DatasetError
+from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from .._util.validation import as_matrix, check_int
+from ..analysis.study import fit_space
+from ..backbone import Backbone, sha256_file, spec_weights
 from ..core.index import AUTO, DEFAULT_NPROBE, INDEX_KINDS, IVF, IVFIndex, ExactIndex, check_k, make_index, resolve_kind
 from ..core.models import INDIRECT_KEYS, Reducer, display_name, l2_normalize
-from ..data.notions import Notion, read_word_file
 from ..core.projections import load_projection, save_projection
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
-from ..analysis.study import fit_space
+from ..data.datasets import Dataset
+from ..data.notions import Notion
+from ..features.cache import image_features
+from .space_folder import (EMBEDDINGS_FILE, IMAGES_FILE, IVF_FILE, PROJECTION_FILE, SPACE_FILE, SPACE_FORMAT,
+                           check_backbone, read_space_record, replace_folder)
+from .space_inputs import (COLLECTION, identity_path, image_collections, image_query_feature, notion_of,
+                           resolve_backbone, spec_of, words_of)
 
-SPACE_FORMAT = 1
-"""Version of a saved space folder; ``Space.load`` reads this version only."""
-SPACE_FILE, PROJECTION_FILE, EMBEDDINGS_FILE, IMAGES_FILE, IVF_FILE = (
-    "space.json", "projection.pt", "embeddings.npy", "images.csv", "index.faiss")
 CLIP_SOLVER = "clip"
 """The solver recorded for ``Space.clip`` (no projection: raw CLIP features, normalised)."""
 SOLVERS = INDIRECT_KEYS  # the name notebook 07's first cell checks against; new code uses core.models.INDIRECT_KEYS
 DEFAULT_SOLVER = "indirect-lbfgs"
 """A user's space defaults to our fast deterministic solver; every space records and shows which it used."""
-COLLECTION = "own collection"
-"""Dataset name of a space's notion (a space is not tied to a registered dataset)."""
 NOT_MODEL_OPTIONS = ("n_components", "random_state", "progress")
 """Estimator parameters a space does not list among its model options."""
 REFIT_GROWTH = 4
@@ -71,7 +64,7 @@ class Space:
         self.index_kind = index
         self.nprobe = check_int("nprobe", nprobe, hint="IVF cells scanned per query")
         self.cache_dir = cache_dir
-        self.backbone_spec = backbone_spec or _spec_of(backbone)
+        self.backbone_spec = backbone_spec or spec_of(backbone)
         self._backbone = backbone
         self._model = model
         self._notion = notion
@@ -101,8 +94,8 @@ class Space:
             raise ConfigError(f"solver={solver!r} must be 'indirect' (the authors' Adam procedure, "
                               f"{display_name('indirect')}) or 'indirect-lbfgs' (our fast deterministic solver, "
                               f"{display_name('indirect-lbfgs')})")
-        notion = _notion(prompts, template, words, name)
-        bb, spec = _backbone(backbone, cache_dir, device)
+        notion = notion_of(prompts, template, words, name)
+        bb, spec = resolve_backbone(backbone, cache_dir, device)
         model, _ = fit_space(bb, notion, model=solver, n_components=n_components, seed=random_state,
                              model_options=dict(model_options or {}), progress=progress)
         return cls(bb, model, notion, name=notion.name, solver=solver, index=index, nprobe=nprobe,
@@ -112,7 +105,7 @@ class Space:
     def clip(cls, backbone: Backbone | str, *, name: str = "CLIP", index: str = AUTO,
              nprobe: int = DEFAULT_NPROBE, cache_dir: str | Path | None = None, device: str = "cpu") -> "Space":
         """The comparison space: raw CLIP image features, L2-normalised, no projection (no prompts)."""
-        bb, spec = _backbone(backbone, cache_dir, device)
+        bb, spec = resolve_backbone(backbone, cache_dir, device)
         return cls(bb, None, None, name=name, solver=CLIP_SOLVER, index=index, nprobe=nprobe, cache_dir=cache_dir,
                    backbone_spec=spec)
 
@@ -211,7 +204,7 @@ class Space:
         resolved path: one already indexed (by any path or symlink) is not added twice; unreadable images and
         the files a folder scan passes over are listed in ``skipped`` with their reason. Returns self.
         """
-        for data, missing in _collections(images):
+        for data, missing in image_collections(images):
             self.skipped.update(missing)
             self._add_dataset(data, cache_dir if cache_dir is not None else self.cache_dir, batch_size,
                               num_workers, progress)
@@ -288,7 +281,7 @@ class Space:
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError(f"text query {text!r} must be a non-empty string, e.g. text='a red car'")
             return self._embed(self._backbone.encode_texts([text]))
-        return self._embed(_image_feature(self._backbone, image))
+        return self._embed(image_query_feature(self._backbone, image))
 
     def search(self, text: str | None = None, image: str | Path | None = None, k: int = 10) -> pd.DataFrame:
         """The k indexed images nearest to a text or image query: a DataFrame with columns ``rank`` (1 = best),
@@ -331,7 +324,7 @@ class Space:
                 with atomic_path(tmp / IVF_FILE) as path:
                     path.write_bytes(self._index.to_bytes())
             write_json_atomic(tmp / SPACE_FILE, record)
-            _replace_folder(tmp, folder)
+            replace_folder(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return folder
@@ -345,15 +338,15 @@ class Space:
         record = read_space_record(folder)
         if isinstance(backbone, str):  # refuse another backbone before building it (a large CLIP takes a while)
             name, weights = spec_weights(backbone, Path(cache_dir) if cache_dir else None)
-            _check_backbone(folder, record, name, sha256_file(weights) if weights is not None else None)
-        bb, spec = _backbone(backbone, cache_dir, device)
-        _check_backbone(folder, record, bb.name, bb.weights_sha256)
+            check_backbone(folder, record, name, sha256_file(weights) if weights is not None else None)
+        bb, spec = resolve_backbone(backbone, cache_dir, device)
+        check_backbone(folder, record, bb.name, bb.weights_sha256)
         model, notion = None, None
         if record["solver"] != CLIP_SOLVER:
             model, projection = load_projection(folder / PROJECTION_FILE, bb)
             template = record.get("template")
             notion = Notion(record["name"], COLLECTION, record["name"], template or "{}",
-                            _words_of(projection["prompts"], template),
+                            words_of(projection["prompts"], template),
                             word_source=record.get("word_source") or "given words")
         space = cls(bb, model, notion, name=record["name"], solver=record["solver"],
                     index=record["index"]["requested"], nprobe=record["index"]["nprobe"], cache_dir=cache_dir,
@@ -391,7 +384,7 @@ def notion_spaces(backbone: Backbone | str, notions: Iterable[Notion], images: A
                   cache_dir: str | Path | None = None, device: str = "cpu", progress: bool = True) -> dict[str, Space]:
     """"CLIP" (when ``clip``) plus one space per notion, all over the same ``images`` (added once each; the
     features come from one shared cache), to compare notions side by side."""
-    bb, _ = _backbone(backbone, cache_dir, device)
+    bb, _ = resolve_backbone(backbone, cache_dir, device)
     spaces: dict[str, Space] = {"CLIP": Space.clip(bb, index=index, cache_dir=cache_dir)} if clip else {}
     for notion in notions:
         if notion.name in spaces:
@@ -415,183 +408,3 @@ def model_options_of(params: Mapping[str, Any]) -> dict[str, Any]:
     """The solver's options as a space shows them: without n_components and the seed (shown on their own) and
     without ``progress`` (how a fit reports, not what it computes)."""
     return {k: v for k, v in params.items() if k not in NOT_MODEL_OPTIONS}
-
-
-def read_space_record(folder: str | Path) -> dict:
-    """The ``space.json`` of a saved space, checked for this version's format."""
-    folder = Path(folder)
-    path = folder / SPACE_FILE
-    if not path.is_file():
-        raise DatasetError(f"{folder} is not a saved space (no {SPACE_FILE}): create one with "
-                           f"python -m indirect_core space fit {folder} ... (or Space.from_prompts(...).save(folder))")
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{path} is unreadable ({error}): save the space again") from None
-    if not isinstance(record, dict) or record.get("format") != SPACE_FORMAT:
-        found = record.get("format") if isinstance(record, dict) else None
-        raise DatasetError(f"space {folder} has format {found!r}; this version reads format {SPACE_FORMAT}: "
-                           "fit and save it again")
-    return record
-
-
-def default_backbone_spec(folder: str | Path) -> str:
-    """The backbone spec a saved space was built with (for the command line's default ``--backbone``)."""
-    return read_space_record(folder).get("backbone_spec") or "auto"
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _backbone(backbone: Backbone | str, cache_dir: str | Path | None, device: str) -> tuple[Backbone, str]:
-    """A loaded backbone and the spec that loads it again."""
-    if isinstance(backbone, str):
-        loaded = load_backbone(backbone, device=device, cache_dir=Path(cache_dir) if cache_dir else None)
-        return loaded, (loaded.name if backbone == "auto" else backbone)
-    if isinstance(backbone, Backbone):
-        return backbone, _spec_of(backbone)
-    raise ConfigError(f"backbone must be a Backbone (ic.load_backbone(...)) or a spec such as 'ViT-B/32' or "
-                      f"'random-tiny', got {type(backbone).__name__}")
-
-
-def _check_backbone(folder: Path, record: dict, name: str, sha256: str | None) -> None:
-    """Refuse a backbone other than the one the saved space was built with. Without the weights' hash (not
-    built or downloaded yet) only two different CLIP names or random stand-ins tell for sure."""
-    saved = record["backbone"]
-    if sha256 is not None:
-        differs = sha256 != saved.get("sha256")
-    else:
-        import clip
-
-        known = set(RANDOM_ARCHITECTURES) | set(clip.available_models())
-        differs = name in known and saved.get("name") in known and name != saved.get("name")
-    if differs:
-        weights = f" ({sha256[:12]}…)" if sha256 else ""
-        raise ConfigError(f"space {folder} was built with backbone {saved.get('name')} (weights sha256 "
-                          f"{str(saved.get('sha256'))[:12]}…), not {name}{weights}: load it with that backbone "
-                          f"(e.g. --backbone {record.get('backbone_spec')}), or fit a new space with this one")
-
-
-def _spec_of(backbone: Backbone) -> str:
-    """A spec that loads this backbone again: its name for CLIP names and random stand-ins, else its file."""
-    import clip
-
-    if backbone.name in RANDOM_ARCHITECTURES or backbone.name in clip.available_models():
-        return backbone.name
-    return str(Path(backbone.weights_path).absolute())
-
-
-def _notion(prompts: Any, template: str | None, words: Any, name: str | None) -> Notion:
-    """The notion a space is fitted on, from a prompt list / prompt file / Notion, or template + words."""
-    if isinstance(prompts, Notion):
-        if template is not None or words is not None:
-            raise ConfigError("give a Notion or template + words, not both")
-        notion = prompts if prompts.is_resolved else None
-        if notion is None:
-            raise ConfigError(f"notion {prompts.name!r} takes its words from a dataset's labels: resolve it with "
-                              "notion.for_dataset(data) first, or give template + words")
-        return Notion(name or notion.name, COLLECTION, notion.label_column, notion.template, notion.words,
-                      word_source=notion.word_source)
-    if prompts is not None:
-        if template is not None or words is not None:
-            raise ConfigError("give either prompts=[...] or template + words, not both")
-        source = "given prompts"
-        if isinstance(prompts, (str, Path)):
-            if not Path(prompts).expanduser().is_file():
-                raise ConfigError(f"prompts={str(prompts)!r} is one string and not a file: pass a list of prompts "
-                                  "(['a red car', 'a blue car']) or the path of a prompt file (one prompt per line)")
-            source, prompts = str(prompts), read_word_file(Path(prompts).expanduser())
-        prompts = list(prompts)
-        if not prompts:
-            raise ConfigError("prompts is empty: give at least one prompt, e.g. ['a red shape', 'a blue shape']")
-        return Notion(name or "prompts", COLLECTION, name or "prompts", "{}", prompts, word_source=source)
-    if template is None or words is None:
-        raise ConfigError("describe the notion with prompts=[...] (or a prompt file), or with template='a photo "
-                          "of a {}' and words=[...] (or a word file)")
-    source = "given words"
-    if isinstance(words, (str, Path)):
-        source, words = str(words), read_word_file(Path(words).expanduser())
-    return Notion(name or template, COLLECTION, name or template, template, list(words), word_source=source)
-
-
-def _words_of(prompts: list[str], template: str | None) -> list[str]:
-    """The words behind saved prompts (the prompts themselves when there is no template)."""
-    if not template:
-        return list(prompts)
-    head, tail = template.split("{}")
-    return [p[len(head):len(p) - len(tail)] for p in prompts]
-
-
-def _collections(images: Any) -> list[tuple[Dataset | None, dict[str, str]]]:
-    """Split what ``add_images`` was given into datasets (folders, CSVs, loose files) and missing files."""
-    if isinstance(images, Dataset):
-        return [(images, {})]
-    items = [images] if isinstance(images, (str, Path)) else list(images) if images is not None else []
-    if not items:
-        raise DatasetError("no images given: pass a folder, a CSV with a path column, image files or a Dataset")
-    result: list[tuple[Dataset | None, dict[str, str]]] = []
-    loose: list[Path] = []
-    missing: dict[str, str] = {}
-    for item in items:
-        if isinstance(item, Dataset):
-            result.append((item, {}))
-            continue
-        path = Path(item).expanduser().absolute()
-        if path.is_dir():
-            result.append((load_plain_folder(path), {}))
-        elif path.is_file() and path.suffix.lower() == ".csv":
-            result.append((load_image_csv(path), {}))
-        elif is_image(path):
-            loose.append(path)
-        elif len(items) == 1 and path.is_file():
-            raise DatasetError(f"{path} is neither an image ({', '.join(IMAGE_EXTENSIONS)}), a CSV with a path "
-                               "column nor a folder: pass one of those")
-        elif path.is_file():
-            missing[str(path)] = f"not an image file (extensions {', '.join(IMAGE_EXTENSIONS)})"
-        elif len(items) == 1:
-            raise DatasetError(f"{path} does not exist: pass a folder of images, a CSV with a path column, "
-                               "image files or a Dataset")
-        else:
-            missing[str(path)] = "file does not exist"
-    if loose:
-        root = Path(os.path.commonpath([str(p.parent) for p in loose]))
-        result.append((Dataset(name=root.name or "images", root=root, image_paths=tuple(loose),
-                               labels=pd.DataFrame(index=range(len(loose)))), {}))
-    if missing:
-        result.append((None, missing))
-    return result
-
-
-def identity_path(path: str | Path) -> str:
-    """What makes two paths the same image in a space: the resolved path (absolute, symlinks followed)."""
-    return str(Path(path).expanduser().resolve())
-
-
-def _image_feature(backbone: Backbone, image: str | Path) -> torch.Tensor:
-    """The raw CLIP feature (1, d) of an image query, or a DatasetError naming the file."""
-    if not isinstance(image, (str, Path)):
-        raise ConfigError(f"image query must be the path of an image file, got {type(image).__name__}")
-    path = Path(image).expanduser()
-    if not path.is_file():
-        raise DatasetError(f"image query {path} does not exist: pass the path of an image file")
-    for _, features, failures in backbone.iter_image_batches([path], on_error="skip", progress=False):
-        if failures:
-            raise DatasetError(f"image query {path} cannot be read ({failures[0]}): pass a readable image "
-                               f"file ({', '.join(IMAGE_EXTENSIONS)})")
-        return features
-    raise DatasetError(f"image query {path} cannot be read: pass a readable image file")  # pragma: no cover
-
-
-def _replace_folder(tmp: Path, target: Path) -> None:
-    """Move the finished folder ``tmp`` onto ``target`` by renames (an older ``target`` is removed after)."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -149,7 +149,8 @@ def _images(args: argparse.Namespace, paths: list[str] | None) -> Any:
 
 def _fit(args: argparse.Namespace) -> int:
     from .._util.errors import ConfigError
-    from .space import SPACE_FILE, Space
+    from .space import Space
+    from .space_folder import SPACE_FILE
 
     folder = Path(args.space)
     if (folder / SPACE_FILE).is_file() and not args.force:
@@ -183,7 +184,8 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     from .._util.errors import ConfigError
-    from .space import Space, default_backbone_spec
+    from .space import Space
+    from .space_folder import default_backbone_spec
 
     images = _images(args, args.images)
     if images is None:
@@ -200,7 +202,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .space import read_space_record
+    from .space_folder import read_space_record
 
     record = read_space_record(args.space)
     if args.json:
@@ -251,7 +253,8 @@ def _print_skipped(skipped: dict[str, str], limit: int = 10) -> None:
 
 def _search(args: argparse.Namespace) -> int:
     from .._util.random_weights import RANDOM_WEIGHTS_MARKER
-    from .space import Space, default_backbone_spec
+    from .space import Space
+    from .space_folder import default_backbone_spec
 
     space = Space.load(args.space, args.backbone or default_backbone_spec(args.space), cache_dir=args.cache_dir,
                        device=args.device)
