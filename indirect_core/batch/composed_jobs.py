@@ -33,6 +33,18 @@ def mapper_methods() -> tuple[str, ...]:
     return tuple(MAPPER_METHODS)
 
 
+def _settings(plan_path: Path, where: str, value: Any, allowed: set[str]) -> dict:
+    """A copy of the mapping ``value`` (None: empty) holding only ``allowed`` keys, or a ConfigError naming the
+    plan and ``where`` (e.g. ``composed.train.lincir``)."""
+    from .parameters import check_dict
+
+    settings = dict(check_dict(where, value))
+    unknown = set(settings) - allowed
+    if unknown:
+        raise ConfigError(f"plan {plan_path}: {where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    return settings
+
+
 def check_section(section: Any, plan_path: Path, backbones: list[str]) -> dict:
     """The validated ``composed`` section (``{}`` when the plan has none); paths relative to the plan resolved."""
     from .parameters import check_backbone, check_dict, check_positive_int
@@ -40,10 +52,7 @@ def check_section(section: Any, plan_path: Path, backbones: list[str]) -> dict:
 
     if section in (None, {}):
         return {}
-    section = dict(check_dict("composed", section))
-    unknown = set(section) - SECTION_KEYS
-    if unknown:
-        raise ConfigError(f"plan {plan_path}: unknown composed key(s) {sorted(unknown)}; allowed: {sorted(SECTION_KEYS)}")
+    section = _settings(plan_path, "composed", section, SECTION_KEYS)
     benchmarks = check_dict("composed.benchmarks", section.get("benchmarks"))
     if not benchmarks:
         raise ConfigError(f"plan {plan_path}: composed.benchmarks must name at least one benchmark, e.g. "
@@ -52,11 +61,7 @@ def check_section(section: Any, plan_path: Path, backbones: list[str]) -> dict:
         if name not in available_benchmarks():
             raise ConfigError(f"plan {plan_path}: composed benchmark {name!r} is unknown: use some of "
                               f"{available_benchmarks()}")
-        settings = benchmarks[name] = dict(check_dict(f"composed.benchmarks.{name}", settings))
-        bad = set(settings) - BENCHMARK_KEYS
-        if bad:
-            raise ConfigError(f"plan {plan_path}: composed.benchmarks.{name} has unknown key(s) {sorted(bad)}; "
-                              f"allowed: {sorted(BENCHMARK_KEYS)}")
+        settings = benchmarks[name] = _settings(plan_path, f"composed.benchmarks.{name}", settings, BENCHMARK_KEYS)
         check_dict(f"composed.benchmarks.{name}.options", settings.get("options"))
         if settings.get("root") is not None:
             settings["root"] = str(_relative_to(plan_path, settings["root"]))
@@ -72,11 +77,7 @@ def check_section(section: Any, plan_path: Path, backbones: list[str]) -> dict:
         if method not in mapper_methods():
             raise ConfigError(f"plan {plan_path}: composed.train.{method}: only mappers are trained, use some of "
                               f"{list(mapper_methods())}")
-        settings = train[method] = dict(check_dict(f"composed.train.{method}", settings))
-        bad = set(settings) - TRAIN_KEYS
-        if bad:
-            raise ConfigError(f"plan {plan_path}: composed.train.{method} has unknown key(s) {sorted(bad)}; "
-                              f"allowed: {sorted(TRAIN_KEYS)}")
+        settings = train[method] = _settings(plan_path, f"composed.train.{method}", settings, TRAIN_KEYS)
         for key in ("steps", "batch_size", "checkpoint_every"):
             if key in settings:
                 check_positive_int(f"composed.train.{method}.{key}", settings[key])
