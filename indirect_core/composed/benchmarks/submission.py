@@ -36,12 +36,7 @@ SUBSET_TOP_K = 3
 
 def cirr_recall_submission(query_set: QuerySet, ranking: torch.Tensor | np.ndarray) -> dict:
     """CIRR's recall file as a dict: version, metric, then each pairid's top-50 image names."""
-    _require(query_set, "cirr")
-    if query_set.gallery is None:
-        raise ConfigError(f"query set {query_set.name} has no shared gallery: load CIRR with load_benchmark('cirr')")
-    names = query_set.images.labels["name"].tolist()
-    gallery = set(query_set.gallery.tolist())
-    rows = _top(query_set, ranking, "ranking", lambda q: gallery, TOP_K)
+    names, rows = _gallery_top(query_set, ranking, "cirr")
     return {"version": CIRR_VERSION, "metric": "recall",
             **{pair: [names[i] for i in row] for pair, row in zip(query_set.query_ids, rows)}}
 
@@ -60,12 +55,7 @@ def cirr_subset_submission(query_set: QuerySet, subset_ranking: torch.Tensor | n
 
 def circo_submission(query_set: QuerySet, ranking: torch.Tensor | np.ndarray) -> dict:
     """CIRCO's submission as a dict: each query id's top-50 gallery image ids (integers)."""
-    _require(query_set, "circo")
-    if query_set.gallery is None:
-        raise ConfigError(f"query set {query_set.name} has no shared gallery: load it with load_benchmark('circo')")
-    ids = query_set.images.labels["name"].tolist()
-    gallery = set(query_set.gallery.tolist())
-    rows = _top(query_set, ranking, "ranking", lambda q: gallery, TOP_K)
+    ids, rows = _gallery_top(query_set, ranking, "circo")
     return {query: [int(ids[i]) for i in row] for query, row in zip(query_set.query_ids, rows)}
 
 
@@ -88,6 +78,17 @@ def write_cirr_submission(query_set: QuerySet, ranking: torch.Tensor | np.ndarra
 def write_circo_submission(query_set: QuerySet, ranking: torch.Tensor | np.ndarray, path: str | Path) -> Path:
     """CIRCO's file at ``path``."""
     return write_submission(path, circo_submission(query_set, ranking))
+
+
+def _gallery_top(query_set: QuerySet, ranking: torch.Tensor | np.ndarray, benchmark: str) -> tuple[list, list]:
+    """The image names of a ``benchmark`` query set and each query's top-50 images of ``ranking`` (all from the
+    shared gallery)."""
+    _require(query_set, benchmark)
+    if query_set.gallery is None:
+        raise ConfigError(f"query set {query_set.name} has no shared gallery: load it with "
+                          f"load_benchmark({benchmark!r})")
+    gallery = set(query_set.gallery.tolist())
+    return query_set.images.labels["name"].tolist(), _top(query_set, ranking, "ranking", lambda q: gallery, TOP_K)
 
 
 def _require(query_set: QuerySet, benchmark: str) -> None:
