@@ -108,12 +108,13 @@ def mapped_query_features(method: str, mapper: nn.Module, backbone: Backbone, qu
 
 
 @dataclass(frozen=True, eq=False)
-class Pic2Word:
-    """Pic2Word (Saito et al., CVPR 2023): ``a photo of * , {caption}`` with img2text's token at ``*``."""
+class MapperMethod:
+    """A composed method that puts a mapper's token of the reference image into its method's prompts; the
+    subclasses name the method."""
 
     mapper: nn.Module
-    name: str = "Pic2Word"
-    method: ClassVar[str] = "pic2word"
+    name: str = "mapper"
+    method: ClassVar[str] = ""
 
     def query_features(self, backbone: Backbone, query_set: QuerySet, image_features: object) -> torch.Tensor:
         """Unit composed query rows (n, d)."""
@@ -121,16 +122,19 @@ class Pic2Word:
 
 
 @dataclass(frozen=True, eq=False)
-class LinCIR:
+class Pic2Word(MapperMethod):
+    """Pic2Word (Saito et al., CVPR 2023): ``a photo of * , {caption}`` with img2text's token at ``*``."""
+
+    name: str = "Pic2Word"
+    method: ClassVar[str] = "pic2word"
+
+
+@dataclass(frozen=True, eq=False)
+class LinCIR(MapperMethod):
     """LinCIR (Gu et al., CVPR 2024): ``a photo of $ that {caption}`` with phi's token at every ``$``."""
 
-    mapper: nn.Module
     name: str = "LinCIR"
     method: ClassVar[str] = "lincir"
-
-    def query_features(self, backbone: Backbone, query_set: QuerySet, image_features: object) -> torch.Tensor:
-        """Unit composed query rows (n, d)."""
-        return mapped_query_features(self.method, self.mapper, backbone, query_set, image_features)
 
 
 METHODS: dict[str, type] = {"pic2word": Pic2Word, "lincir": LinCIR}
