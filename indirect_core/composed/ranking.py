@@ -34,6 +34,16 @@ def feature_matrix(features: object, name: str, n_rows: int | None = None) -> to
     return as_matrix(features, name, n_rows=n_rows)
 
 
+def _unit_rows_of_one_width(query_features: object, features: object, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The queries and the features they are ranked against (called ``name``) as unit rows of one width."""
+    queries = unit_rows(feature_matrix(query_features, "query_features"), "query_features")
+    rows = unit_rows(feature_matrix(features, name), name)
+    if queries.shape[1] != rows.shape[1]:
+        raise ConfigError(f"query_features are {queries.shape[1]}-dimensional but {name} {rows.shape[1]}-dimensional: "
+                          "compute both with the same backbone")
+    return queries, rows
+
+
 def _check_k(k: object, available: int, what: str) -> int:
     k = check_int("k", k)
     if k > available:
@@ -48,11 +58,7 @@ def rank(query_features: object, gallery_features: object, k: int, exclude: Sequ
     ``exclude`` gives per query one gallery position to leave out (its reference image) or -1 for none.
     Equal similarities rank the lower gallery position first, so the result is deterministic.
     """
-    queries = unit_rows(feature_matrix(query_features, "query_features"), "query_features")
-    gallery = unit_rows(feature_matrix(gallery_features, "gallery_features"), "gallery_features")
-    if queries.shape[1] != gallery.shape[1]:
-        raise ConfigError(f"query_features are {queries.shape[1]}-dimensional but gallery_features "
-                          f"{gallery.shape[1]}-dimensional: compute both with the same backbone")
+    queries, gallery = _unit_rows_of_one_width(query_features, gallery_features, "gallery_features")
     chunk_size = check_int("chunk_size", chunk_size)
     n, m = len(queries), len(gallery)
     excluded = _exclusions(exclude, n, m)
@@ -115,11 +121,7 @@ def rank_candidates(query_features: object, image_features: object, candidates: 
     first, padded with -1 where a list is shorter or lost its excluded image. Equal similarities keep the
     candidate-list order (the earlier candidate first), so a loader should not always list the target first.
     """
-    queries = unit_rows(feature_matrix(query_features, "query_features"), "query_features")
-    images = unit_rows(feature_matrix(image_features, "image_features"), "image_features")
-    if queries.shape[1] != images.shape[1]:
-        raise ConfigError(f"query_features are {queries.shape[1]}-dimensional but image_features "
-                          f"{images.shape[1]}-dimensional: compute both with the same backbone")
+    queries, images = _unit_rows_of_one_width(query_features, image_features, "image_features")
     chunk_size = check_int("chunk_size", chunk_size)
     padded = pad_candidates(candidates, len(images))
     if len(padded) != len(queries):
