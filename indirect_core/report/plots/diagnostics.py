@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from ..._util.errors import ConfigError
 from ..._util.validation import check_optional_int
-from .style import COLUMN_WIDTH, MODEL_HEX, OKABE_ITO, caption, mark_random_weights, set_theme
+from .style import COLUMN_WIDTH, MODEL_HEX, OKABE_ITO, finish, set_theme
 
 
 def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights: bool = False,
@@ -39,10 +39,7 @@ def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights
     ax.set_ylabel("loss")
     if title:
         ax.set_title(title)
-    caption(fig, f"Loss curve: {title}" if title else "Loss curve")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, f"Loss curve: {title}" if title else "Loss curve", random_weights)
 
 
 def plot_explained_variance(ratios: Sequence[float], n_components: int | None = None,
@@ -83,10 +80,8 @@ def plot_explained_variance(ratios: Sequence[float], n_components: int | None = 
     elif n_components is not None:  # as many components as directions or more: every direction is kept
         ax.set_title(f"k={n_components}: all {len(values)} directions kept", fontsize=7)
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), handlelength=1.2, columnspacing=1.0)
-    caption(fig, f"Explained variance of the prompt embeddings per direction ({len(values)} directions)")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, f"Explained variance of the prompt embeddings per direction ({len(values)} directions)",
+                  random_weights)
 
 
 def _as_1d(values: Any, name: str) -> np.ndarray:
@@ -124,7 +119,4 @@ def plot_space_map(coordinates: np.ndarray, labels: Sequence[str] | None = None,
     ax.set_ylabel("UMAP 2")
     if title:
         ax.set_title(title)
-    caption(fig, title or f"Map of {len(coordinates)} images")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, title or f"Map of {len(coordinates)} images", random_weights)

@@ -18,8 +18,7 @@ from PIL import Image
 from ..._util.errors import ConfigError
 from ..._util.validation import check_int
 from ...backbone.images import read_rgb, to_rgb
-from .style import (ATTRIBUTION_CMAP, CORRECT_COLOUR, DOUBLE_COLUMN_WIDTH, WRONG_COLOUR, caption,
-                    mark_random_weights, set_theme)
+from .style import ATTRIBUTION_CMAP, CORRECT_COLOUR, DOUBLE_COLUMN_WIDTH, WRONG_COLOUR, finish, set_theme
 
 
 def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols: int = 6,
@@ -47,10 +46,7 @@ def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, 
                 ax.set_title(_wrap(titles[i], cell), fontsize=6.5, pad=2)
     if title:
         fig.suptitle(title, fontsize=8)
-    caption(fig, title or f"{len(arrays)} images")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, title or f"{len(arrays)} images", random_weights)
 
 
 def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Sequence[Any]]],
@@ -116,10 +112,8 @@ def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Se
                             Patch(facecolor="none", edgecolor=WRONG_COLOUR, linewidth=1.5,
                                   label=f"\u2717 {legend[1]}")],
                    loc="outside lower center", ncol=2, fontsize=7, handlelength=1.2)
-    caption(fig, f"{len(query_arrays)} queries and their {k} nearest images in each of {len(grids)} spaces")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, f"{len(query_arrays)} queries and their {k} nearest images in each of {len(grids)} spaces",
+                  random_weights)
 
 
 def plot_attributions(images: Sequence[Any], maps: Mapping[str, Sequence[Any]],
@@ -154,14 +148,11 @@ def plot_attributions(images: Sequence[Any], maps: Mapping[str, Sequence[Any]],
     axes[0, 0].set_title("image", fontsize=7, pad=3)
     for j, space in enumerate(heat, start=1):
         axes[0, j].set_title(_wrap(space, cell, max_lines=3), fontsize=7, pad=3)
-    caption(fig, f"Attribution maps of {len(arrays)} images in {len(heat)} spaces")
     colourbar = fig.colorbar(mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), ATTRIBUTION_CMAP), ax=axes,
                              shrink=min(0.8, 0.5 + 0.15 * nrows), aspect=20, pad=0.02)
     colourbar.set_label("attribution", fontsize=7)
     colourbar.ax.tick_params(labelsize=6)
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, f"Attribution maps of {len(arrays)} images in {len(heat)} spaces", random_weights)
 
 
 def _image_list(images: Any, name: str) -> list[np.ndarray]:

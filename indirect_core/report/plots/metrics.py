@@ -17,8 +17,8 @@ from matplotlib.patches import Patch
 from ..._util.errors import ConfigError
 from ...core.metrics import METRICS, SHORT_NAMES
 from ...core.models import MODELS, display_name
-from .style import (COLUMN_WIDTH, COMPOSED_HEX, DOUBLE_COLUMN_WIDTH, MODEL_HEX, caption, mark_random_weights,
-                    model_colours, set_theme)
+from .style import (COLUMN_WIDTH, COMPOSED_HEX, DOUBLE_COLUMN_WIDTH, MODEL_HEX, caption, finish,
+                    mark_random_weights, model_colours, set_theme)
 
 
 def plot_metric_bars(summary: pd.DataFrame, metric: str = "mean_average_precision_at_r",
@@ -74,10 +74,8 @@ def plot_metrics_grid(summary: pd.DataFrame, metrics: Sequence[str] = METRICS, r
     else:
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), handlelength=1.0,
                    columnspacing=1.0)
-    caption(fig, f"{', '.join(SHORT_NAMES[m] for m in metrics)} per notion and model (mean ± std over seeds)")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, f"{', '.join(SHORT_NAMES[m] for m in metrics)} per notion and model (mean ± std over seeds)",
+                  random_weights)
 
 
 def _check_summary(summary: Any, metrics: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -198,10 +196,7 @@ def plot_sweep(runs: pd.DataFrame, x: str, metric: str = "mean_average_precision
     for ax in axes[:, 0]:
         ax.set_ylabel(SHORT_NAMES[metric])
     fig.legend(handles=_model_handles(order), loc="outside lower center", ncols=min(len(order), 4))
-    caption(fig, f"{SHORT_NAMES[metric]} against the {x_label or x} (mean ± std over seeds)")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, f"{SHORT_NAMES[metric]} against the {x_label or x} (mean ± std over seeds)", random_weights)
 
 
 def plot_composed_recall(table: pd.DataFrame, metrics: Sequence[str] | None = None,
@@ -244,10 +239,7 @@ def plot_composed_recall(table: pd.DataFrame, metrics: Sequence[str] | None = No
     handles = [Patch(facecolor=colours[m], label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), handlelength=1.0,
                columnspacing=1.0)
-    caption(fig, f"Composed retrieval: {', '.join(metrics)} per method (%)")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, f"Composed retrieval: {', '.join(metrics)} per method (%)", random_weights)
 
 
 def plot_mask_share(shares: pd.DataFrame, random_weights: bool = False) -> Figure:
@@ -282,7 +274,4 @@ def plot_mask_share(shares: pd.DataFrame, random_weights: bool = False) -> Figur
     ax.tick_params(axis="x", length=0)
     reference = Line2D([], [], color="black", linestyle="--", linewidth=1.0, label="object area (uniform map)")
     fig.legend(handles=[reference], loc="outside lower center", handlelength=1.8)
-    caption(fig, "Share of attribution inside the object mask per space (dots: images)")
-    if random_weights:
-        mark_random_weights(fig)
-    return fig
+    return finish(fig, "Share of attribution inside the object mask per space (dots: images)", random_weights)

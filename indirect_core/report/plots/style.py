@@ -67,6 +67,13 @@ def caption(fig: Figure, text: str) -> Figure:
     return fig
 
 
+def finish(fig: Figure, text: str, random_weights: bool) -> Figure:
+    """The last step of every plot helper: caption the figure and, when its numbers come from random weights,
+    add the banner; returns the figure."""
+    caption(fig, text)
+    return mark_random_weights(fig) if random_weights else fig
+
+
 def figure_caption(path: Path | str) -> str | None:
     """The caption saved in a PNG by save_figure (None for a figure saved without one)."""
     try:
