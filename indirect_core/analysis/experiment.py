@@ -22,7 +22,7 @@ import torch
 from .._util.errors import ConfigError, NotApplicableError
 from .._util.validation import check_int
 from ..core.metrics import METRICS, evaluate
-from ..core.models import MODELS, Reducer, display_name, make_model
+from ..core.models import MODELS, Reducer, make_model
 from .._util.progress import progress_bar
 from .._util.worker_warnings import call_recording_warnings, replay_warnings
 
@@ -163,8 +163,3 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     notion_order = {n: i for i, n in enumerate(dict.fromkeys(runs["notion"]))}
     keys = sorted(summary.index, key=lambda nm: (notion_order[nm[0]], order.get(nm[1], 99)))
     return summary.loc[keys]
-
-
-def model_label(key: str) -> str:
-    """Display name of a model key for tables and plots."""
-    return display_name(key)

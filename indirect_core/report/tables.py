@@ -93,18 +93,6 @@ def _superscript(number: int) -> str:
     return "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(number))
 
 
-def formatted(summary: pd.DataFrame, decimals: int = DECIMALS, separator: str = " ± ") -> pd.DataFrame:
-    """One string cell per (notion, model) × metric; NaN (a model that could not be fitted) shows as 'n/a'."""
-    cells = {}
-    for metric in METRICS:
-        means, stds = summary[(metric, "mean")], summary[(metric, "std")]
-        cells[SHORT_NAMES[metric]] = [
-            "n/a" if math.isnan(m) else f"{m:.{decimals}f}{separator}{s:.{decimals}f}" for m, s in zip(means, stds)]
-    return pd.DataFrame(cells, index=pd.MultiIndex.from_tuples(
-        [(notion, display_name(key) if key in MODELS else key) for notion, key in summary.index],
-        names=["notion", "model"]))
-
-
 def to_html(summary: pd.DataFrame, notes: dict[str, list[str]] | None = None, caption: str | None = None) -> str:
     """The results as one HTML table (class ``indirect-results``, styled by ``STYLE``) plus its footnotes."""
     table = _layout(summary, notes)
