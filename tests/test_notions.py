@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from indirect_core.data import notions as nt
+from indirect_core.data.prompt_words import read_words
 from indirect_core.data.datasets import Dataset
 from indirect_core._util.errors import ConfigError, DatasetError
 from indirect_core.data.synthetic_shapes import DRAWN_SHAPES, OBJECT_COLOURS, SHAPE_VOCABULARY
@@ -88,15 +89,15 @@ def test_register_user_notion():
     assert nt.notions_for("my-photos") == [notion]
 
 
-def test_read_word_file(tmp_path):
+def test_read_words_takes_one_entry_a_line_without_comments(tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("# colours\nred\n\n  dark blue  # a comment\nyellow\n", encoding="utf-8")
-    assert nt.read_word_file(words) == ["red", "dark blue", "yellow"]
+    assert read_words(words) == ["red", "dark blue", "yellow"]
     with pytest.raises(DatasetError, match="nothing.txt"):
-        nt.read_word_file(tmp_path / "nothing.txt")
+        read_words(tmp_path / "nothing.txt")
     (tmp_path / "blank.txt").write_text("# only comments\n\n")
     with pytest.raises(DatasetError, match="blank.txt"):
-        nt.read_word_file(tmp_path / "blank.txt")
+        read_words(tmp_path / "blank.txt")
 
 
 def _labelled(labels):

@@ -187,7 +187,7 @@ def test_unknown_word_list():
 def test_user_word_file(tmp_path):
     own = tmp_path / "makes.txt"
     own.write_text("\ufeff# my makes\nAudi\nBMW  # German\n", encoding="utf-8")
-    assert pw.read_words(own) == ["Audi", "BMW"] and nt.read_word_file(own) == ["Audi", "BMW"]
+    assert pw.read_words(own) == ["Audi", "BMW"]
     notion = nt.get_notion("cars196", "manufacturer").with_word_file(own)
     assert notion.word_source == str(own) and notion.prompts[1] == "a photo of a car produced by BMW"
     duplicate = tmp_path / "dup.txt"

@@ -15,7 +15,8 @@ from ..backbone import Backbone, RANDOM_ARCHITECTURES, load_backbone
 from ..data.datasets import Dataset
 from ..data.datasets.core import IMAGE_EXTENSIONS, is_image
 from ..data.datasets.user import load_image_csv, load_plain_folder
-from ..data.notions import Notion, read_word_file
+from ..data.notions import Notion
+from ..data.prompt_words import read_words
 
 COLLECTION = "own collection"
 """Dataset name of a space's notion (a space is not tied to a registered dataset)."""
@@ -60,7 +61,7 @@ def notion_of(prompts: Any, template: str | None, words: Any, name: str | None) 
             if not Path(prompts).expanduser().is_file():
                 raise ConfigError(f"prompts={str(prompts)!r} is one string and not a file: pass a list of prompts "
                                   "(['a red car', 'a blue car']) or the path of a prompt file (one prompt per line)")
-            source, prompts = str(prompts), read_word_file(Path(prompts).expanduser())
+            source, prompts = str(prompts), read_words(Path(prompts).expanduser())
         prompts = list(prompts)
         if not prompts:
             raise ConfigError("prompts is empty: give at least one prompt, e.g. ['a red shape', 'a blue shape']")
@@ -70,7 +71,7 @@ def notion_of(prompts: Any, template: str | None, words: Any, name: str | None) 
                           "of a {}' and words=[...] (or a word file)")
     source = "given words"
     if isinstance(words, (str, Path)):
-        source, words = str(words), read_word_file(Path(words).expanduser())
+        source, words = str(words), read_words(Path(words).expanduser())
     return Notion(name or template, COLLECTION, name or template, template, list(words), word_source=source)
 
 
