@@ -1,4 +1,6 @@
 # Two commands for users: `make report` (the main job) and `make test`. Both create .venv when missing.
+# `make test` checks the layers (lint-imports) and runs every test; `make test-fast` leaves out the tests marked
+# slow (notebook runs, the smoke plan, Ray clusters, browser pages) and takes under 3 minutes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +11,7 @@ REPORT_ARGS ?=
 # e.g. EXPLORE_ARGS="--space runs/spaces/colour --space runs/spaces/clip --port 8900"
 EXPLORE_ARGS ?=
 
-.PHONY: setup report test explore clean-cache
+.PHONY: setup report test test-fast explore clean-cache
 
 setup: $(STAMP)
 
@@ -23,7 +25,11 @@ report: setup
 	$(PY) -m indirect_core report $(PLAN) --jobs $(JOBS) $(REPORT_ARGS)
 
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest tests -q
+
+test-fast: setup
+	$(PY) -m pytest tests -q -m "not slow"
 
 # The explorer (notebooks/07_explore.ipynb) as a web page with Voila on http://127.0.0.1:8866/: CLIP and one
 # space per notion over the example collection (data/my-photos), or the saved spaces given in EXPLORE_ARGS.

@@ -438,6 +438,7 @@ def test_the_loss_curve_is_returned_and_saved(tiny_backbone, tmp_path):
 # ------------------------------------------------------------------------------------------- notebook 06
 
 
+@pytest.mark.slow
 def test_notebook_06_trains_and_saves_through_papermill(tmp_path, cache_dir):
     out = tmp_path / "run"
     parameters = dict(method="pic2word", backbone="random-tiny", cache_dir=str(cache_dir),

@@ -53,6 +53,7 @@ def _paths_in(driver, space: str) -> list[str]:
             driver.find_elements(By.CSS_SELECTOR, f".indirect-grid[data-space='{space}'] img.indirect-hit")]
 
 
+@pytest.mark.slow
 def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

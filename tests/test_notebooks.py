@@ -43,6 +43,7 @@ def _is_image(path: Path, min_side: int = 100) -> bool:
         return min(image.size) >= min_side and len(np.unique(np.asarray(image.convert("L")))) > 10
 
 
+@pytest.mark.slow
 def test_every_notebook_executed_and_saved_without_error(smoke_run):
     run_dir, _, logs = smoke_run
     statuses = [json.loads(p.read_text()) for p in run_dir.rglob("status.json")]
@@ -62,6 +63,7 @@ def test_every_notebook_executed_and_saved_without_error(smoke_run):
         assert status["kernel_starts"] >= 1
 
 
+@pytest.mark.slow
 def test_composed_retrieval_trains_both_mappers_and_scores_them_beside_the_baselines(smoke_run):
     """The smoke plan includes plans/composed-smoke.yaml: notebook 06 trains Pic2Word and LinCIR, notebook 05
     scores them with the three baselines; the index shows the table and the figures."""
@@ -89,12 +91,14 @@ def test_composed_retrieval_trains_both_mappers_and_scores_them_beside_the_basel
     assert index.index("synthetic-shapes-cir/random-tiny") < index.index("composed/random-tiny")
 
 
+@pytest.mark.slow
 def test_batch_console_says_loudly_that_weights_were_random(smoke_run):
     _, _, logs = smoke_run
     banner = [line for line in logs if ic.backbone.RANDOM_WEIGHTS_MARKER.upper() in line]
     assert len(banner) == 1 and "INDIRECT_CLIP_CHECKPOINT" in banner[0]
 
 
+@pytest.mark.slow
 def test_cache_notebook_outputs(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "01_cache")
@@ -111,6 +115,7 @@ def test_cache_notebook_outputs(smoke_run):
     assert (base / "data" / "synthetic-shapes-n60-px64-seed0" / "manifest.csv").is_file()
 
 
+@pytest.mark.slow
 def test_the_sample_strips_show_different_images_one_per_label(smoke_run):
     run_dir, _, _ = smoke_run
     samples = json.loads((_job(run_dir, "01_cache") / "provenance.json").read_text())["settings"]["samples"]
@@ -121,6 +126,7 @@ def test_the_sample_strips_show_different_images_one_per_label(smoke_run):
         assert len(set(strip.values())) == len(strip)  # one image per label value of that notion
 
 
+@pytest.mark.slow
 def test_fit_notebook_saves_a_loadable_projection(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "02_fit-object-colour")
@@ -136,6 +142,7 @@ def test_fit_notebook_saves_a_loadable_projection(smoke_run):
     assert _is_image(job / "figures" / "loss_curve.png") and _is_image(job / "figures" / "explained_variance.png")
 
 
+@pytest.mark.slow
 def test_evaluate_notebook_tables_and_figures(smoke_run):
     run_dir, base, _ = smoke_run
     job = _job(run_dir, "03_evaluate")
@@ -172,6 +179,7 @@ def _reader_text(notebook: Path, markdown: bool = True) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 def test_attribution_text_follows_the_parameters(smoke_run):
     run_dir, _, _ = smoke_run
     job = _job(run_dir, "04_attribution")
@@ -181,6 +189,7 @@ def test_attribution_text_follows_the_parameters(smoke_run):
     assert counts and set(counts) == {str(samples)}  # the run's number, never the default's
 
 
+@pytest.mark.slow
 def test_pages_name_the_mapping_networks_as_their_papers_do(smoke_run):
     run_dir, _, _ = smoke_run
     for job in (run_dir / "composed").glob("*/06_train-*"):
@@ -190,6 +199,7 @@ def test_pages_name_the_mapping_networks_as_their_papers_do(smoke_run):
         assert not re.findall(rf"(?<![\w/.-]){method}(?![\w/.-])", text)  # the key only inside file paths
 
 
+@pytest.mark.slow
 def test_attribution_notebook_reports_mask_shares(smoke_run):
     run_dir, _, _ = smoke_run
     job = _job(run_dir, "04_attribution")
@@ -218,6 +228,7 @@ class _Links(HTMLParser):
         self.text.append(data)
 
 
+@pytest.mark.slow
 def test_index_links_every_notebook_and_shows_results(smoke_run):
     run_dir, base, _ = smoke_run
     parser = _Links()
@@ -243,6 +254,7 @@ def test_index_links_every_notebook_and_shows_results(smoke_run):
     assert {p.suffix for p in copied} == {".png", ".pdf"}
 
 
+@pytest.mark.slow
 def test_index_captions_say_what_each_figure_shows_and_names_models_as_the_paper(smoke_run):
     run_dir, _, _ = smoke_run
     page = (run_dir / "index.html").read_text()
@@ -291,6 +303,7 @@ def _small_plan(tmp_path: Path, **attribution) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
     plan = _small_plan(tmp_path, image_ids=[999])
     with pytest.raises(batch.BatchFailed, match="04_attribution"):
@@ -315,6 +328,7 @@ def test_failing_notebook_is_reported_and_does_not_stop_the_others(tmp_path):
     assert any(line.startswith("[failed] synthetic-shapes/random-tiny/04_attribution") for line in logs)
 
 
+@pytest.mark.slow
 def test_killed_batch_resumes_only_what_is_missing(tmp_path):
     plan = _small_plan(tmp_path, image_ids=[0])
     command = [sys.executable, "-m", "indirect_core", "report", str(plan), "--jobs", "1", "--runs-dir",
@@ -355,6 +369,7 @@ BAD_PARAMETERS = [
 ]
 
 
+@pytest.mark.slow
 def test_bad_parameter_fails_in_the_first_cell(tmp_path):
     """Each bad value stops its notebook in the check cell, naming the parameter (run two kernels at a time)."""
     from concurrent.futures import ThreadPoolExecutor

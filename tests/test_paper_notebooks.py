@@ -12,6 +12,9 @@ import test_paper_datasets as fake
 from indirect_core import batch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow  # every notebook through papermill on five fake datasets
+
 # One notion per dataset, chosen to cover label-vocabulary prompts (car type, genre), multi-hot attribute
 # labels (texture), external word lists (car colour, bird species) and every loader. Notebooks 01 and 03 (which
 # load and label the data) run on every dataset; 02 and 04, which only need the prompts and a few images, run on

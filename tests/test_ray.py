@@ -102,6 +102,7 @@ def _features(backbone, data, folder: Path, threads: int | None = None, **option
         torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_shards_on_ray_equal_the_local_path(local_ray, tiny_backbone, small_shapes, tmp_path):
     options = dict(batch_size=16, shard_size=25)
     local = _features(tiny_backbone, small_shapes, tmp_path / "local", **options)
@@ -122,6 +123,7 @@ def test_shards_on_ray_equal_the_local_path(local_ray, tiny_backbone, small_shap
     assert torch.equal(_features(tiny_backbone, small_shapes, tmp_path / "ray", **options).features, on_ray.features)
 
 
+@pytest.mark.slow
 def test_unreadable_image_on_ray_is_the_local_error_and_record(local_ray, tiny_backbone, tmp_path):
     data = ic.load_dataset("synthetic-shapes", root=tmp_path / "shapes", n_images=12, image_size=64, seed=5,
                            progress=False)
@@ -136,6 +138,7 @@ def test_unreadable_image_on_ray_is_the_local_error_and_record(local_ray, tiny_b
     assert skipped.kept.tolist() == local.kept.tolist() and torch.equal(skipped.features, local.features)
 
 
+@pytest.mark.slow
 def test_sigkilled_worker_is_retried_and_features_are_identical(local_ray, tiny_backbone, small_shapes, cache_dir,
                                                                  tmp_path):
     # Weights the workers have not loaded yet: each one's first shard task spends a second loading them, a
@@ -175,6 +178,7 @@ def _die(job: batch.Job, *args) -> dict:
     return {}
 
 
+@pytest.mark.slow
 def test_a_job_whose_worker_dies_fails_alone(local_ray, tmp_path, monkeypatch):
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
     job = batch.Job("demo/03_evaluate", batch.NOTEBOOKS["evaluate"], {"device": "cpu"})
@@ -226,6 +230,7 @@ SMOKE_OUTPUTS = ("*/*/03_evaluate/summary.csv", "*/*/03_evaluate/results.md", "*
 """What the smoke plan computes: result tables, projections, trained mappers and their losses."""
 
 
+@pytest.mark.slow
 def test_the_smoke_plan_on_ray_gives_the_local_bytes(local_ray, smoke_run, monkeypatch):
     """Ray gives each task its own thread count; the batch pins the kernels' in both engines, so the whole smoke
     plan (fits, attribution, mapper training, composed retrieval) is byte-identical to the local run."""
@@ -319,6 +324,7 @@ class _Cluster:
                     pass
 
 
+@pytest.mark.slow
 def test_plan_on_a_two_node_cluster_gives_the_local_tables(tmp_path, monkeypatch):
     env = {**os.environ, **RAY_ENV, "OMP_NUM_THREADS": "1",  # Ray gives each 1-CPU task one thread
            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}  # a test cluster stops at once, not after 30 s

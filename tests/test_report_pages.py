@@ -15,6 +15,8 @@ from indirect_core.report.notebook import WarningNote, banner_html, warnings_htm
 from indirect_core.batch.notebook_execution import execute_notebook, render_html
 from indirect_core.report.page_check import SCREEN_HEIGHT, check_page, check_run, start_browser
 
+pytestmark = pytest.mark.slow  # headless Chromium on every page
+
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
