@@ -190,24 +190,6 @@ def _fit(model, images, labels, prompts):
     return model.fit()
 
 
-def test_every_model_is_a_scikit_learn_estimator_and_clones_refit_identically():
-    from sklearn.base import BaseEstimator, clone
-
-    images, colour, _, prompts, _ = planted(n_images=60)
-    for key in MODELS:
-        options = {"max_iter": 40} if key in ("indirect", "lae", "ae", "oracle") else {}
-        model = make_model(key, n_components=6, random_state=3, **options)
-        assert isinstance(model, BaseEstimator)
-        copy = clone(model)
-        assert copy is not model and copy.get_params() == model.get_params()
-        first = _fit(model, images, colour, prompts).transform(images)
-        again = _fit(clone(model), images, colour, prompts).transform(images)
-        assert torch.equal(first, again), key  # same seed, same embedding
-        assert copy.set_params(random_state=4).random_state == 4 and model.random_state == 3
-        assert repr(model).startswith(type(model).__name__ + "(")
-    assert "random_state=3" in repr(ic.InDiReCT(random_state=3)) and repr(ic.InDiReCT()) == "InDiReCT()"
-
-
 def test_options_a_model_does_not_have_are_refused():
     for key, option in (("indirect-lbfgs", "lr"), ("indirect-lbfgs", "patience"), ("clip", "tol"),
                         ("pca", "lr"), ("indirect", "solver")):
@@ -237,7 +219,7 @@ def test_loss_is_the_papers_mean_angle_computed_independently():
         r /= np.linalg.norm(r, axis=1, keepdims=True)
         angles = np.arccos(np.clip((x * r).sum(axis=1), -1, 1))
         assert model.loss_ == pytest.approx(angles.mean(), rel=1e-4, abs=1e-6)
-        assert model.loss_ == pytest.approx(min(model.loss_curve_), rel=1e-5) or isinstance(model, ic.InDiReCTLBFGS)
+        assert model.loss_ == pytest.approx(min(model.loss_curve_), rel=1e-5)  # the best U is the one returned
 
 
 def test_adam_models_are_deterministic_to_the_bit_and_seed_dependent():

@@ -244,7 +244,7 @@ def test_index_links_every_notebook_and_shows_results(smoke_run):
             "composed-random-tiny-composed", "notebooks"} <= set(anchors)
     assert f"images/{SMOKE_UNREADABLE:06d}.png" in text and "unreadable image(s) left out" in text
     assert "prompt words: 8 of 33 prompt words equal an evaluation label" in text
-    assert "InDiReCT (L-BFGS) = our solver" in text and "supervised upper bound" in text
+    assert ic.report.tables.SOLVER_LEGEND in text
     assert parser.images and all((run_dir / src).is_file() for src in parser.images)
     assert any("neighbours" in src for src in parser.images) and any("attributions" in src for src in parser.images)
     assert parser.tables >= 2 and "InDiReCT" in text and "MAP@R" in text
