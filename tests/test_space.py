@@ -256,6 +256,23 @@ def test_ivf_space_agrees_with_the_exact_space_and_saves_its_index(tmp_path, tin
     pd.testing.assert_frame_equal(loaded.search(text="a shape", k=4), ivf.search(text="a shape", k=4))
 
 
+def test_an_ivf_index_is_trained_again_once_the_collection_outgrows_it(tiny_backbone, cache_dir, photos):
+    """REFIT_GROWTH = 4: trained on 3 images, the index takes additions up to 4 × 3 = 12 images as they come and
+    is trained again on all of them at the 13th."""
+    assert ic.apps.space.REFIT_GROWTH == 4
+    paths = [str(p) for p in load_plain_folder(photos).image_paths]
+    space = ic.Space.clip(tiny_backbone, index="ivf", cache_dir=cache_dir)
+    trained = []
+    for stop in (3, 8, 12, 13, 24):
+        space.add_images(paths[len(space):stop], progress=False)
+        index = space.info()["index"]
+        assert index["kind"] == "ivf" and index["n_vectors"] == len(space) == stop
+        trained.append(index["n_trained"])
+    assert trained == [3, 3, 3, 13, 13]  # 24 <= 4 x 13: no second retraining
+    for path in paths[::5]:  # every image, old or new, is found as its own nearest neighbour
+        assert space.search(image=path, k=1)["path"].tolist() == [ic.apps.space.identity_path(path)]
+
+
 def test_bad_input_gets_one_clear_message(tmp_path, tiny_backbone, cache_dir, colour_space):
     with pytest.raises(ConfigError, match="k=0 must be a positive integer"):
         colour_space.search(text="a red shape", k=0)
