@@ -19,7 +19,7 @@ import indirect_core as ic
 from indirect_core import backbone as bbmod
 from indirect_core.data import datasets as ds
 from indirect_core.features.cache import image_features
-from indirect_core._util.errors import DatasetError
+from indirect_core._util.errors import BackboneError, DatasetError
 
 
 def _count_forward_calls(backbone, monkeypatch) -> list[int]:
@@ -169,3 +169,20 @@ def test_every_file_of_a_folder_is_used_or_listed_with_its_reason(tiny_backbone,
     assert manifest["skipped"] == cached.skipped and len(cached.apply_to(data)) == len(used)
     with pytest.raises(DatasetError, match=r"cannot read image .*broken/empty\.jpg: empty file \(0 bytes\)"):
         image_features(tiny_backbone, data, cache_dir=tmp_path, progress=False)  # on_error="raise"
+
+
+def test_a_worker_refuses_weights_whose_sha256_differs_from_the_drivers(tiny_backbone, tmp_path, monkeypatch):
+    """What a Ray worker does with a shard's recipe, here in-process: the driver's weights load (once per process);
+    other weights at the recipe's path (a node with another file there) are refused, naming both hashes."""
+    from indirect_core.features import cache
+
+    monkeypatch.setattr(cache, "_WORKER_BACKBONES", {})
+    recipe = cache.backbone_recipe(tiny_backbone)
+    loaded = cache.worker_backbone(recipe)
+    assert loaded.weights_sha256 == tiny_backbone.weights_sha256 and cache.worker_backbone(recipe) is loaded
+    other = bbmod.random_clip_checkpoint("random-tiny", tmp_path / "other", seed=1)  # same architecture, other weights
+    with pytest.raises(BackboneError, match=rf"with sha256 [0-9a-f]{{16}}\.\.\., not the driver's "
+                                            rf"{tiny_backbone.weights_sha256[:16]}"):
+        cache.worker_backbone({**recipe, "path": str(other)})
+    with pytest.raises(BackboneError, match="are not visible on node"):
+        cache.worker_backbone({**recipe, "path": str(tmp_path / "missing.pt"), "name": "my-own-clip"})
