@@ -3,7 +3,8 @@ matrices. Each error is a ``ConfigError`` naming the value and what to pass inst
 is called where it was given ("k", "parameter n_components", "image_features")."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -79,6 +80,21 @@ def check_choices(name: str, values: Any, choices: Sequence[Any]) -> list:
     if repeated:
         raise ConfigError(f"{name} names {repeated} more than once: give each once")
     return list(values)
+
+
+def check_options(what: str, function: Callable, options: Mapping[str, Any],
+                  set_by_caller: Collection[str] = ()) -> None:
+    """Every key of ``options`` must be a keyword parameter of ``function`` other than those its caller sets itself
+    (``set_by_caller``); a function with ``**kwargs`` takes any. ``what`` says whose options they are, e.g.
+    "dataset 'cub200'" or "model 'pca' (PCA)"."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [name for name, p in parameters.items() if name not in set_by_caller
+                and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise ConfigError(f"{what} has no option(s) {unknown}: its options are {accepted}")
 
 
 def check_mapping(name: str, value: Any) -> dict:

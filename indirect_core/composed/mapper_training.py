@@ -7,13 +7,13 @@ needs ``overwrite=True`` and replaces it only once the new run finishes.
 """
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, Callable
 
 from ..backbone import Backbone
 from ..features.cache import image_features
 from .._util.errors import ConfigError
+from .._util.validation import check_options
 from .train_lincir import train_lincir
 from .train_pic2word import train_pic2word
 from .training import TrainingResult
@@ -34,7 +34,7 @@ def train_mapper(method: str, backbone: Backbone, data: str = SYNTHETIC_TRAIN,
     checkpoint_every, ...)."""
     checkpoint = Path(output_dir) / CHECKPOINT_NAME if output_dir is not None else None
     if method in TRAINERS:
-        _check_options(method, TRAINERS[method], options)
+        check_options(f"{method} training", TRAINERS[method], options, set_by_caller=_SET_HERE)
     if method == "pic2word":
         dataset = training_images(data, data_root, data_options)
         cached = image_features(backbone, dataset, cache_dir=cache_dir, progress=progress)
@@ -51,10 +51,3 @@ TRAINERS: dict[str, Callable[..., TrainingResult]] = {"pic2word": train_pic2word
 _SET_HERE = {"backbone", "image_features", "captions", "checkpoint_path", "progress", "cache_dir"}
 
 
-def _check_options(method: str, trainer: Callable, options: dict) -> None:
-    """Every option must be a parameter of the method's trainer (not one ``train_mapper`` sets itself)."""
-    accepted = [name for name in inspect.signature(trainer).parameters if name not in _SET_HERE]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ConfigError(f"{method} training has no option(s) {', '.join(unknown)}: accepted options are "
-                          f"{', '.join(accepted)}")

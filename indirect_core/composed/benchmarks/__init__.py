@@ -8,13 +8,12 @@ for the public four); ``check_benchmark`` says what is missing without opening a
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..._util.errors import ConfigError, DatasetError
-from ..._util.validation import check_choice
+from ..._util.validation import check_choice, check_options
 from ..queries import QuerySet
 from .circo import CIRCO, load_circo
 from .cirr import CIRR, load_cirr
@@ -26,6 +25,8 @@ from .submission import (circo_submission, cirr_recall_submission, cirr_subset_s
                          write_cirr_submission, write_submission)
 
 SYNTHETIC_SHAPES_CIR = "synthetic-shapes-cir"
+_SET_HERE = ("root", "split", "layout")
+"""A loader's parameters that load_benchmark passes itself: not options."""
 
 
 def _load_synthetic(root: str | Path | None = None, layout: str = AUTO, **options) -> list[QuerySet]:
@@ -34,7 +35,7 @@ def _load_synthetic(root: str | Path | None = None, layout: str = AUTO, **option
         raise ConfigError(f"benchmark {SYNTHETIC_SHAPES_CIR!r} is generated and has no layouts: use layout='auto'")
     from ..synthetic import load_synthetic_cir
 
-    _check_options(SYNTHETIC_SHAPES_CIR, load_synthetic_cir, options)
+    check_options(f"benchmark {SYNTHETIC_SHAPES_CIR!r}", load_synthetic_cir, options, set_by_caller=_SET_HERE)
     return load_synthetic_cir(root=root, **options)
 
 
@@ -92,20 +93,8 @@ def _entry(name: str, options: dict) -> _Benchmark:
     if name not in _BENCHMARKS:
         raise ConfigError(f"unknown benchmark {name!r}: use one of {', '.join(available_benchmarks())}")
     entry = _BENCHMARKS[name]
-    _check_options(name, entry.load, options)
+    check_options(f"benchmark {name!r}", entry.load, options, set_by_caller=_SET_HERE)
     return entry
-
-
-def _check_options(name: str, load: Callable, options: dict) -> None:
-    """A ConfigError naming the options ``load`` does not take (a loader with ``**options`` takes any)."""
-    parameters = inspect.signature(load).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    unknown = [k for k in options if k not in parameters]
-    if unknown:
-        accepted = [k for k in parameters if k not in ("root", "split", "layout")]
-        raise ConfigError(f"benchmark {name!r} does not accept option(s) {', '.join(unknown)}: accepted "
-                          f"options are {', '.join(accepted) or 'none'}")
 
 
 def load_benchmark(name: str, root: str | Path | None = None, split: str | None = None, layout: str = AUTO,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._util.errors import ConfigError
+from ..._util.validation import check_options
 from ._base import NotFittedModelError, Reducer, l2_normalize
 from .baselines import PCA, Autoencoder, CLIPFeatures, LinearAutoencoder, Oracle, RandomEmbedding, RandomTransform
 from .indirect import InDiReCT, InDiReCTLBFGS, acos_safe, indirect_loss
@@ -35,10 +36,7 @@ def make_model(key: str, n_components: int = 128, random_state: int | None = 0, 
     if key not in MODELS:
         raise ConfigError(f"unknown model {key!r}: use one of {list(MODELS)}")
     cls = MODELS[key]
-    unknown = sorted(set(options) - set(cls._get_param_names()))
-    if unknown:
-        allowed = [p for p in cls._get_param_names() if p not in ("n_components", "random_state")]
-        raise ConfigError(f"model {key!r} ({cls.__name__}) has no option(s) {unknown}: its options are {allowed}")
+    check_options(f"model {key!r} ({cls.__name__})", cls, options, set_by_caller=("n_components", "random_state"))
     return cls(n_components=n_components, random_state=random_state, **options)
 
 

@@ -7,7 +7,6 @@ give the paper datasets one default root rule and one "dataset missing" message 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from indirect_core._util.errors import ConfigError, DatasetError
+from indirect_core._util.validation import check_options
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 """File extensions (case-insensitive) the folder loaders take as images; other files are listed as passed over."""
@@ -150,15 +150,7 @@ def load_dataset(name: str, /, root: str | Path | None = None, **options) -> Dat
             f"(or register your own with register_dataset)"
         )
     loader = _LOADERS[name]
-    parameters = inspect.signature(loader).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    unknown = [k for k in options if k not in parameters]
-    if unknown and not takes_any:
-        accepted = [k for k in parameters if k != "root"]
-        raise ConfigError(
-            f"dataset {name!r} does not accept option(s) {', '.join(unknown)}: "
-            f"accepted options are {', '.join(accepted) or 'none'}"
-        )
+    check_options(f"dataset {name!r}", loader, options, set_by_caller=("root",))
     return loader(root=root, **options)
 
 
