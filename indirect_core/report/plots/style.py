@@ -13,6 +13,7 @@ from PIL import Image
 from ..._util.atomic import atomic_path
 from ..._util.errors import ConfigError
 from ..._util.random_weights import RANDOM_WEIGHTS_MARKER
+from ..._util.validation import check_number
 from ...core.models import display_name
 
 COLUMN_WIDTH = 3.3
@@ -94,8 +95,7 @@ def save_figure(fig: Figure, stem: Path | str, formats: Sequence[str] = ("png", 
     formats = [str(f).lower().lstrip(".") for f in formats]
     if not formats or any(f not in supported for f in formats):
         raise ConfigError(f"formats={list(formats)}: give one or more of {sorted(supported)}")
-    if not isinstance(dpi, (int, float)) or dpi <= 0:
-        raise ConfigError(f"dpi={dpi!r}: give a positive number, e.g. 300")
+    check_number("dpi", dpi, above=0, hint="e.g. 300")
     stem = Path(stem)
     if stem.suffix.lower().lstrip(".") in supported:
         raise ConfigError(f"stem={str(stem)!r} has a file extension: pass it without, e.g. "
