@@ -377,6 +377,7 @@ def test_plan_on_a_two_node_cluster_gives_the_local_tables(tmp_path, monkeypatch
         assert torch.equal(torch.load(mine)["features"], torch.load(theirs)["features"])
 
 
+@pytest.mark.slow
 def test_unreachable_cluster_fails_at_once_naming_the_address(tmp_path):
     env = {**os.environ, **RAY_ENV}
     env.pop("RAY_ADDRESS", None)

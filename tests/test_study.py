@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 import indirect_core as ic
 from indirect_core.report.results import run_study
 
 
+@pytest.mark.slow
 def test_report_end_to_end_marks_random_weights(tiny_backbone, small_shapes, cache_dir, tmp_path):
     out = run_study(dataset="synthetic-shapes", backbone="random-tiny", models=["clip", "indirect", "oracle"],
                      seeds=[0, 1], n_components=16, out=tmp_path / "run", data_root=small_shapes.root,
