@@ -466,4 +466,4 @@ def test_notebook_06_trains_and_saves_through_papermill(tmp_path, cache_dir):
                          dict(parameters, lr=-1), cwd=tmp_path)
     failed = [c for c in nbformat.read(tmp_path / "bad.ipynb", as_version=4).cells if c.cell_type == "code"
               and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
-    assert len(failed) == 1 and "check.check_backbone(backbone)" in failed[0].source  # the check cell
+    assert len(failed) == 1 and "check.notebook_parameters(" in failed[0].source  # the check cell

@@ -348,10 +348,12 @@ def test_killed_batch_resumes_only_what_is_missing(tmp_path):
 
 BAD_PARAMETERS = [
     ("01_cache_embeddings.ipynb", {"dataset": "imagenet-xyz"}, "parameter dataset='imagenet-xyz'"),
-    ("02_fit_indirect.ipynb", {"notion": "car model"}, "parameter notions: ['car model'] not a notion"),
+    ("02_fit_indirect.ipynb", {"notion": "car model"}, "parameter notion='car model' is not a notion"),
     ("02_fit_indirect.ipynb", {"template": "a photo of a cat", "words": ["red"]}, "parameter template="),
     ("03_evaluate.ipynb", {"n_components": 0}, "parameter n_components=0"),
     ("04_attribution.ipynb", {"notions": ["colour"]}, "parameter notions: ['colour']"),
+    ("05_composed_retrieval.ipynb", {"benchmarks": "cirr"}, "parameter benchmarks='cirr' is not a parameter of "
+                                                            "notebook 05_composed_retrieval: did you mean benchmark?"),
 ]
 
 
