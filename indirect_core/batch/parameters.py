@@ -577,6 +577,9 @@ def _training_rules(values: dict, label: Label, files: bool) -> dict:
         from ..composed.training_data import check_training_data
 
         check_training_data(values["method"], values["data"])
+    if values["overwrite"] and values["resume"]:
+        raise ConfigError(f"{label('overwrite')}=True replaces an existing checkpoint with a new run, which needs "
+                          "resume=False: pass both, or leave overwrite False to continue the checkpoint")
     return {}
 
 
@@ -685,6 +688,10 @@ NOTEBOOK_PARAMETERS: dict[str, Notebook] = {notebook.name: notebook for notebook
         DEVICE.but(check=choice(("cpu", "cuda")), help="'cpu' (float32) or 'cuda' (mixed precision)"),
         CACHE_DIR.but(help="embedding cache and text targets (None: data/cache)"),
         Parameter("checkpoint_every", 250, integer(), "steps between checkpoints in output_dir"),
+        Parameter("resume", True, FLAG,
+                  "continue the checkpoint in output_dir when there is one (made with the same settings)"),
+        Parameter("overwrite", False, FLAG,
+                  "with resume=False: start anew over an existing checkpoint, replacing it when the new run ends"),
         OUTPUT_DIR], _training_rules),
     _notebook("07_explore", [
         Parameter("spaces", [], Check(_check_paths, "list of folders"),
