@@ -334,12 +334,16 @@ def _check_ks(label: str, value: Any) -> dict[str, list[int]]:
 # ---------------------------------------------------------------------- domain checks
 
 
-def check_dataset(label: str, value: Any) -> str:
-    """A registered dataset name."""
+def _datasets() -> list[str]:
     from ..data.datasets import available_datasets
 
-    if not isinstance(value, str) or value not in available_datasets():
-        raise ConfigError(f"{label}={value!r} is not a known dataset: use one of {available_datasets()}")
+    return list(available_datasets())
+
+
+def check_dataset(label: str, value: Any) -> str:
+    """A registered dataset name."""
+    if not isinstance(value, str) or value not in _datasets():
+        raise ConfigError(f"{label}={value!r} is not a known dataset: use one of {_datasets()}")
     return value
 
 
@@ -512,7 +516,7 @@ def _mapper_methods() -> tuple[str, ...]:
 ON_ERROR = ("raise", "skip")
 """What happens to an unreadable image: stop, naming the file, or leave it out and list it."""
 
-DATASET = Parameter("dataset", "synthetic-shapes", Check(check_dataset, "a registered dataset name"),
+DATASET = Parameter("dataset", "synthetic-shapes", Check(check_dataset, lambda: _or(_datasets())),
                     "the dataset (image-folder and image-csv hold your own labelled images)")
 DATASET_OPTIONS = Parameter("dataset_options", {}, mapping("{'n_images': 60}"),
                             "the dataset loader's options, e.g. {'n_images': 60} for synthetic-shapes")
@@ -698,7 +702,7 @@ NOTEBOOK_PARAMETERS: dict[str, Notebook] = {notebook.name: notebook for notebook
                   "saved space folders (python -m indirect_core space fit ...); empty: fit them here"),
         Parameter("images", None, OPTIONAL_PATH, "with no spaces: a folder (plain or nested) or a CSV with a path "
                                                  "column"),
-        Parameter("dataset", None, Check(_optional(check_dataset), "None or a registered dataset name"),
+        Parameter("dataset", None, Check(_optional(check_dataset), lambda: "None, " + _or(_datasets())),
                   "with no spaces or images: a registered dataset (e.g. 'image-folder'), with data_root"),
         DATA_ROOT, DATASET_OPTIONS,
         Parameter("notions", [
