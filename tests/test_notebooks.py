@@ -162,13 +162,14 @@ def test_evaluate_notebook_tables_and_figures(smoke_run):
 
 def _reader_text(notebook: Path, markdown: bool = True) -> str:
     """What a reader of an executed notebook reads: its markdown (unless ``markdown=False``) and the text of its
-    outputs (no code, no parameters)."""
+    outputs (no code, no parameters: neither the parameter cells nor the check cell's table of their values)."""
     parts = []
     for cell in nbformat.read(notebook, as_version=4).cells:
         if cell.cell_type == "markdown" and markdown:
             parts.append(cell.source)
         for output in cell.get("outputs", []):
-            parts.append(output.get("text", "") + output.get("data", {}).get("text/html", ""))
+            if batch.parameters.TABLE_CLASS not in output.get("data", {}).get("text/html", ""):
+                parts.append(output.get("text", "") + output.get("data", {}).get("text/html", ""))
     return "\n".join(parts)
 
 

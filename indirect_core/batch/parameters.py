@@ -44,6 +44,9 @@ def in_notebook(name: str) -> str:
 DOCS = "docs/PARAMETERS.md"
 """The table of every notebook's parameters, generated from these declarations."""
 
+TABLE_CLASS = "indirect-parameters"
+"""CSS class of the parameters table a notebook's check cell shows (tests leave it out of the page's prose)."""
+
 
 # ---------------------------------------------------------------------- the declaration types
 
@@ -147,10 +150,9 @@ class CheckedParameters:
     def table(self) -> str:
         """Every parameter on one line: name, value (and its default when different), help."""
         rows = self.rows()
-        shown = [(name, value + (f"  (default {default})" if default is not None else "")) for name, value, default, _
-                 in rows]
-        width = max(len(name) for name, _ in shown)
-        value_width = min(max(len(value) for _, value in shown), 56)
+        shown = [(name, _clip(value + (f"  (default {default})" if default is not None else "")))
+                 for name, value, default, _ in rows]
+        width, value_width = max(len(name) for name, _ in shown), max(len(value) for _, value in shown)
         changed = sum(default is not None for _, _, default, _ in rows)
         lines = [f"{self.notebook}: {len(rows)} parameters, {changed} not at their default ({DOCS})"]
         lines += [f"{'*' if row[2] is not None else ' '} {name:<{width}}  {value:<{value_width}}  {row[3]}"
@@ -158,18 +160,15 @@ class CheckedParameters:
         return "\n".join(lines)
 
     def html(self) -> str:
-        """The table as a collapsed HTML block whose summary names the values that differ from the defaults."""
+        """The table, collapsed under a summary naming the parameters that differ from their defaults (plain
+        text in a ``<pre>``: long values wrap rather than widen the page)."""
         rows = self.rows()
-        changed = [f"{name}={value}" for name, value, default, _ in rows if default is not None]
-        summary = (f"Parameters of {self.notebook}: " + (", ".join(changed) if changed else "all at their defaults")
-                   + (f" (the other {len(rows) - len(changed)} at their defaults)" if changed else ""))
-        cells = "".join(
-            f"<tr><td><code>{html.escape(name)}</code></td><td><code>{html.escape(value)}</code></td>"
-            f"<td>{'<code>' + html.escape(default) + '</code>' if default is not None else ''}</td>"
-            f"<td>{html.escape(text)}</td></tr>" for name, value, default, text in rows)
-        return (f"<details class='indirect-parameters'><summary>{html.escape(summary)}</summary>"
-                "<table><thead><tr><th>parameter</th><th>value</th><th>default (when different)</th>"
-                f"<th>meaning</th></tr></thead><tbody>{cells}</tbody></table></details>")
+        changed = [name for name, _, default, _ in rows if default is not None]
+        summary = f"Parameters of {self.notebook}: " + (
+            f"{', '.join(changed)} not at their defaults ({len(changed)} of {len(rows)}; open for every value)"
+            if changed else f"all {len(rows)} at their defaults (open for every value)")
+        return (f"<details class='{TABLE_CLASS}'><summary>{html.escape(summary)}</summary>"
+                f"<pre style='font-family:monospace;font-size:12px'>{html.escape(self.table())}</pre></details>")
 
     def show(self) -> None:
         """Display the table: in a notebook as collapsed HTML (with the plain table beside it for other
@@ -185,9 +184,12 @@ class CheckedParameters:
             display({"text/html": self.html(), "text/plain": self.table()}, raw=True)
 
 
-def _shown(value: Any, limit: int = 56) -> str:
-    text = repr(value)
+def _clip(text: str, limit: int = 56) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _shown(value: Any) -> str:
+    return _clip(repr(value))
 
 
 def _same(a: Any, b: Any) -> bool:
