@@ -553,7 +553,8 @@ OUTPUT_DIR = Parameter("output_dir", ".", PATH, "folder for the figures, tables 
 # ---------------------------------------------------------------------- the notebooks
 
 
-def _cache_rules(values: dict, label: Label, files: bool) -> dict:
+def _resolve_notions(values: dict, label: Label, files: bool) -> dict:
+    """The notions resolved against the dataset (registered names, or notions of your own)."""
     return {"notions": check_notions(values["dataset"], values["notions"], label("notions"))}
 
 
@@ -571,10 +572,6 @@ def _fit_rules(values: dict, label: Label, files: bool) -> dict:
                           "template='a photo of a {} object', words=['red', 'green'] (or a word file)")
     spec = {"name": values["notion"], "template": template, "words": words, "label_column": values["label_column"]}
     return {"notion": check_notion_spec(values["dataset"], spec, lambda key: label("notion" if key == "name" else key))}
-
-
-def _evaluate_rules(values: dict, label: Label, files: bool) -> dict:
-    return {"notions": check_notions(values["dataset"], values["notions"], label("notions"))}
 
 
 def _training_rules(values: dict, label: Label, files: bool) -> dict:
@@ -612,7 +609,7 @@ NOTEBOOK_PARAMETERS: dict[str, Notebook] = {notebook.name: notebook for notebook
         NOTIONS.but(help="notions whose sample images are shown: 'all', names, or your own (as in 03)"),
         Parameter("n_examples", 6, integer(), "sample images per notion"),
         SEED.but(help="drives which sample images are shown"),
-        OUTPUT_DIR], _cache_rules),
+        OUTPUT_DIR], _resolve_notions),
     _notebook("02_fit_indirect", [
         DATASET, DATASET_OPTIONS.but(help="the dataset loader's options (read when the prompts depend on the "
                                           "labels)"),
@@ -643,7 +640,7 @@ NOTEBOOK_PARAMETERS: dict[str, Notebook] = {notebook.name: notebook for notebook
         Parameter("n_queries", 3, integer(), "query images in the nearest-neighbour figure"),
         Parameter("top_k", 5, integer(), "neighbours shown per query and space"),
         SEED.but(help="drives which query images the neighbour figure shows"),
-        OUTPUT_DIR], _evaluate_rules),
+        OUTPUT_DIR], _resolve_notions),
     _notebook("04_attribution", [
         DATASET, DATASET_OPTIONS, DATA_ROOT, NOTIONS,
         Parameter("image_ids", [0, 1, 2], Check(_check_image_ids, "non-empty list of integers >= 0"),
@@ -656,7 +653,7 @@ NOTEBOOK_PARAMETERS: dict[str, Notebook] = {notebook.name: notebook for notebook
                   "notion -> projection file of 02_fit_indirect (a notion without one is fitted here alike)"),
         MODEL.but(help="the InDiReCT solver fitted for a notion without a projection file"),
         MODEL_OPTIONS, N_COMPONENTS, N_PROMPTS, PROMPT_WORDS, ON_ERROR_PARAMETER, BACKBONE, CACHE_DIR, DEVICE,
-        SEED.but(help="seeds the fits and SmoothGrad's noise"), OUTPUT_DIR], _evaluate_rules),
+        SEED.but(help="seeds the fits and SmoothGrad's noise"), OUTPUT_DIR], _resolve_notions),
     _notebook("05_composed_retrieval", [
         Parameter("benchmark", "synthetic-shapes-cir", choice(_benchmarks), "the composed-retrieval benchmark"),
         Parameter("split", None, optional_choice(("val", "test", "test1")),
