@@ -466,4 +466,12 @@ def test_notebook_06_trains_and_saves_through_papermill(tmp_path, cache_dir):
                          dict(parameters, lr=-1), cwd=tmp_path)
     failed = [c for c in nbformat.read(tmp_path / "bad.ipynb", as_version=4).cells if c.cell_type == "code"
               and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
-    assert len(failed) == 1 and "check.check_backbone(backbone)" in failed[0].source  # the check cell
+    assert len(failed) == 1 and "check.notebook_parameters(" in failed[0].source  # the check cell
+
+    # a new run over the finished checkpoint needs overwrite=True (resume=False alone is refused)
+    with pytest.raises(papermill.PapermillExecutionError, match="exists and resume=False would start a new run"):
+        execute_notebook(ROOT / "notebooks" / "06_train_mapper.ipynb", tmp_path / "again.ipynb",
+                         dict(parameters, resume=False, steps=3), cwd=tmp_path)
+    execute_notebook(ROOT / "notebooks" / "06_train_mapper.ipynb", tmp_path / "again.ipynb",
+                     dict(parameters, resume=False, overwrite=True, steps=3), cwd=tmp_path)
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["indirect_core"]["step"] == 3  # replaced

@@ -29,7 +29,7 @@ from .._util.errors import ConfigError, DatasetError
 from ..core.index import AUTO, DEFAULT_NPROBE, INDEX_KINDS, IVF, IVFIndex, ExactIndex, check_k, make_index, resolve_kind
 from ..core.models import Reducer, display_name, l2_normalize
 from ..core.models._base import as_features
-from ..data.notions import Notion, read_word_file
+from ..data.notions import OWN_COLLECTION, Notion, read_word_file
 from ..core.projections import load_projection, save_projection
 from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from ..analysis.study import INDIRECT_KEYS, fit_space
@@ -44,7 +44,7 @@ SOLVERS: tuple[str, ...] = INDIRECT_KEYS
 """Solvers of InDiReCT's objective: "indirect" (the authors' Adam procedure), "indirect-lbfgs" (ours)."""
 DEFAULT_SOLVER = "indirect-lbfgs"
 """A user's space defaults to our fast deterministic solver; every space records and shows which it used."""
-COLLECTION = "own collection"
+COLLECTION = OWN_COLLECTION
 """Dataset name of a space's notion (a space is not tied to a registered dataset)."""
 NOT_MODEL_OPTIONS = ("n_components", "random_state", "progress")
 """Estimator parameters a space does not list among its model options."""
