@@ -31,12 +31,14 @@ BASE = {"benchmarks": {"synthetic-shapes-cir": {}}, "methods": ["image-only", "p
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"benchmarks": {"cirq": {}}}, "composed benchmark 'cirq' is unknown"),
-    ({"methods": ["image-only", "searle"]}, r"composed.methods=\['image-only', 'searle'\]"),
+    ({"benchmarks": {"cirq": {}}}, "composed benchmark='cirq' must be one of"),
+    ({"methods": ["image-only", "searle"]}, r"composed.methods: \['searle'\] not among"),
     ({"train": {}}, "method 'pic2word' needs a mapper for backbone 'random-tiny'"),
     ({"train": {"pic2word": {"epochs": 3}}}, r"composed.train.pic2word has unknown key\(s\) \['epochs'\]"),
     ({"train": {"image-only": {}}}, "only mappers are trained"),
     ({"ks": {"recall": 5}}, "composed.ks.recall must be a list of K"),
+    ({"train": {"pic2word": {"lr": -1}}}, r"composed.train.pic2word.lr=-1 must be a positive number"),
+    ({"benchmarks": {"cirr": {"layout": "mine"}}}, "composed.benchmarks.cirr.layout='mine' must be one of"),
     ({"benchmarks": {"cirr": {"splits": "val"}}}, r"composed.benchmarks.cirr has unknown key\(s\) \['splits'\]"),
 ])
 def test_the_composed_section_is_checked_before_anything_runs(tmp_path, change, message):

@@ -449,7 +449,7 @@ def test_notebook_06_trains_and_saves_through_papermill(tmp_path, cache_dir):
     executed = nbformat.read(tmp_path / "06.ipynb", as_version=4)
     text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/html", ""))
                      for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert ic.backbone.RANDOM_WEIGHTS_MARKER.upper() in text and "pic2word: 6 steps of 16 on 48 training samples" in text
+    assert ic.backbone.RANDOM_WEIGHTS_MARKER.upper() in text and "Pic2Word: 6 steps of 16 on 48 training samples" in text
     mapper = ic.composed.load_mapper(out / "mapper.pt", ic.load_backbone("random-tiny", cache_dir=cache_dir))
     assert isinstance(mapper, Pic2WordMapper)
     assert torch.load(out / "checkpoint.pt", weights_only=True)["indirect_core"]["step"] == 6
@@ -467,4 +467,12 @@ def test_notebook_06_trains_and_saves_through_papermill(tmp_path, cache_dir):
                          dict(parameters, lr=-1), cwd=tmp_path)
     failed = [c for c in nbformat.read(tmp_path / "bad.ipynb", as_version=4).cells if c.cell_type == "code"
               and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
-    assert len(failed) == 1 and "check.check_backbone(backbone)" in failed[0].source  # the check cell
+    assert len(failed) == 1 and "check.notebook_parameters(" in failed[0].source  # the check cell
+
+    # a new run over the finished checkpoint needs overwrite=True (resume=False alone is refused)
+    with pytest.raises(papermill.PapermillExecutionError, match="exists and resume=False would start a new run"):
+        execute_notebook(ROOT / "notebooks" / "06_train_mapper.ipynb", tmp_path / "again.ipynb",
+                         dict(parameters, resume=False, steps=3), cwd=tmp_path)
+    execute_notebook(ROOT / "notebooks" / "06_train_mapper.ipynb", tmp_path / "again.ipynb",
+                     dict(parameters, resume=False, overwrite=True, steps=3), cwd=tmp_path)
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["indirect_core"]["step"] == 3  # replaced

@@ -1,7 +1,8 @@
 """The command line (``python -m indirect_core``, or ``indirect`` once installed).
 
 ``python -m indirect_core report PLAN.yaml`` runs a plan's notebooks with papermill into ``runs/<name>/``;
-``python -m indirect_core experiment [options]`` runs one dataset's study as a plain script;
+``python -m indirect_core experiment [options]`` runs one dataset's study as a plain script (its options are
+notebook 03's parameters); ``python -m indirect_core parameters`` prints every notebook's parameters;
 ``space fit|add|info``, ``search``, ``explore`` and ``example-folder`` work on your own collection (``apps.space_cli``).
 """
 from __future__ import annotations
@@ -31,6 +32,32 @@ def _print_warning(message: Warning | str, category: type[Warning], filename: st
     print(f"warning: {str(message).strip()}", file=file or sys.stderr)
 
 
+EXPERIMENT_NOTEBOOK = "03_evaluate"
+EXPERIMENT_OPTIONS = {"dataset": "--dataset", "backbone": "--backbone", "notions": "--notions", "models": "--models",
+                      "repetitions": "--seeds", "n_components": "--n-components", "data_root": "--data-root",
+                      "cache_dir": "--cache-dir", "device": "--device", "batch_size": "--batch-size",
+                      "num_workers": "--num-workers", "on_error": "--on-error"}
+"""The ``experiment`` command's options: notebook 03's parameters (their defaults, help and checks) by flag."""
+
+
+def add_notebook_options(parser: argparse.ArgumentParser, notebook: str, options: dict[str, str]) -> None:
+    """One option per notebook parameter (``{parameter: flag}``), with the parameter's default and help."""
+    from ..batch.parameters import declared
+
+    for name, flag in options.items():
+        parameter = declared(notebook, name)
+        shown = " ".join(parameter.default) if isinstance(parameter.default, list) else parameter.default
+        parser.add_argument(flag, dest=name, default=parameter.fresh_default(), **parameter.check.cli,
+                            help=f"{parameter.help} (default: {shown})".replace("%", "%%"))
+
+
+def notebook_options(args: argparse.Namespace, notebook: str, options: dict[str, str]) -> dict:
+    """The values of ``add_notebook_options``'s options, checked by their declarations (errors name the flag)."""
+    from ..batch.parameters import declared
+
+    return {name: declared(notebook, name).validate(getattr(args, name), flag) for name, flag in options.items()}
+
+
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m indirect_core")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,22 +76,14 @@ def _main(argv: list[str] | None) -> int:
                             "a local Ray)")
     batch.add_argument("--check", action="store_true",
                        help="validate the plan, print what would run and what data/weights are missing; run nothing")
+    table = commands.add_parser("parameters", help="print every notebook's parameters: default, what it accepts, "
+                                "meaning (docs/PARAMETERS.md)")
+    table.add_argument("notebooks", nargs="*", help="notebook names, e.g. 03_evaluate (default: all)")
     pages = commands.add_parser("check-report", help="open a run's pages in headless Chromium and check them")
     pages.add_argument("run_dir", help="run folder, e.g. runs/demo")
     study = commands.add_parser("experiment", help="run every notion × model × seed on a dataset (script)")
-    study.add_argument("--dataset", default="synthetic-shapes")
-    study.add_argument("--backbone", default="auto", help="CLIP name, checkpoint path, random-tiny, or auto")
-    study.add_argument("--notions", nargs="*", default=None, help="notion names (default: all of the dataset)")
-    study.add_argument("--models", nargs="*", default=None, help="model keys (default: all)")
-    study.add_argument("--seeds", type=int, default=5, help="number of repetitions (seeds 0..N-1)")
-    study.add_argument("--n-components", type=int, default=128)
+    add_notebook_options(study, EXPERIMENT_NOTEBOOK, EXPERIMENT_OPTIONS)
     study.add_argument("--out", default=None, help="run folder (default runs/<timestamp>)")
-    study.add_argument("--data-root", default=None)
-    study.add_argument("--cache-dir", default=None)
-    study.add_argument("--device", default="cpu")
-    study.add_argument("--batch-size", type=int, default=64)
-    study.add_argument("--num-workers", type=int, default=1)
-    study.add_argument("--on-error", default="raise", choices=["raise", "skip"])
     own = study.add_argument_group("your own notion (e.g. for --dataset image-folder)")
     own.add_argument("--template", help="prompt template with one {}, e.g. 'a photo of a {}'")
     own.add_argument("--words", help="word file, one word per line ('#' comments allowed)")
@@ -74,6 +93,11 @@ def _main(argv: list[str] | None) -> int:
     try:
         if args.command in space_cli.COMMANDS:
             return space_cli.run(args)
+        if args.command == "parameters":
+            from ..batch.parameters import parameters_markdown
+
+            print(parameters_markdown(args.notebooks or None), end="")
+            return 0
         if args.command == "check-report":
             from ..report.page_check import check_run
 
@@ -105,20 +129,21 @@ def _main(argv: list[str] | None) -> int:
             return 0
         from ..report.results import run_study  # imported late so --help stays fast
 
-        notions = args.notions
+        values = notebook_options(args, EXPERIMENT_NOTEBOOK, EXPERIMENT_OPTIONS)
+        notions = None if values["notions"] == "all" else values["notions"]
+        notions = [notions] if isinstance(notions, str) else notions
         if args.template or args.words:
             from ..data.notions import notion_from_words, read_word_file
 
             if not (args.template and args.words):
                 raise ConfigError("--template and --words go together: give both, e.g. "
                                   "--template 'a photo of a {}' --words words.txt")
-            notions = [notion_from_words(args.dataset, args.label_column, args.template,
+            notions = [notion_from_words(values["dataset"], args.label_column, args.template,
                                          read_word_file(args.words), name=args.label_column)]
-        run_study(dataset=args.dataset, backbone=args.backbone, notions=notions,
-                  **({"models": args.models} if args.models is not None else {}),
-                  seeds=range(args.seeds), n_components=args.n_components, out=args.out,
-                  data_root=args.data_root, cache_dir=args.cache_dir, device=args.device,
-                  batch_size=args.batch_size, num_workers=args.num_workers, on_error=args.on_error)
+        run_study(dataset=values["dataset"], backbone=values["backbone"], notions=notions, models=values["models"],
+                  seeds=range(values["repetitions"]), n_components=values["n_components"], out=args.out,
+                  data_root=values["data_root"], cache_dir=values["cache_dir"], device=values["device"],
+                  batch_size=values["batch_size"], num_workers=values["num_workers"], on_error=values["on_error"])
     except IndirectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

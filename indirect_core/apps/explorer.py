@@ -453,19 +453,22 @@ def _short(path: str, paths: Sequence[str]) -> str:
 
 
 def prepare_notebook(out: str | Path, spaces: Sequence[str | Path] = (), images: str | Path | None = None,
-                     backbone: str = "auto", cache_dir: str | Path | None = None, k: int = 8,
-                     **parameters: Any) -> Path:
+                     cache_dir: str | Path | None = None, **parameters: Any) -> Path:
     """``07_explore.ipynb`` with its parameters filled in (papermill's injected cell, nothing executed),
-    written to ``out``; paths become absolute because Voila runs the notebook in its own folder."""
+    written to ``out``; paths become absolute because Voila runs the notebook in its own folder. ``parameters``
+    are other parameters of the notebook (``k``, ``backbone``, ``query``, ...; docs/PARAMETERS.md), the rest
+    keep its defaults; all are checked as the notebook checks them, so a bad one fails before the page is served."""
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    check_k(k)
+    from ..batch.parameters import check_parameters
+
     values: dict[str, Any] = {"spaces": [str(Path(s).expanduser().absolute()) for s in spaces],
                               "images": str(Path(images).expanduser().absolute()) if images else None,
-                              "backbone": backbone, "k": k, "draw_map": False, "static_copy": False,
+                              "draw_map": False, "static_copy": False,
                               "cache_dir": str(Path(cache_dir).absolute()) if cache_dir else None, **parameters}
+    check_parameters(NOTEBOOK.stem, values)
     notebook = parameterize_notebook(load_notebook_node(str(NOTEBOOK)), values)
     target = Path(out) / NOTEBOOK.name
     with atomic_path(target) as tmp:

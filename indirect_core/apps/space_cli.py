@@ -57,6 +57,8 @@ def _image_options(parser: argparse.ArgumentParser, flag: str | None) -> None:
 
 def add_commands(commands: Any) -> None:
     """Register ``space``, ``search``, ``explore`` and ``example-folder`` on the main parser's subcommands."""
+    from ..batch.parameters import declared
+
     space = commands.add_parser("space", help="your own collection: fit a space from a few words, add images, info")
     actions = space.add_subparsers(dest="space_command", required=True)
     fit = actions.add_parser("fit", help="fit a space on prompts (InDiReCT) or make a CLIP space; save it to SPACE")
@@ -101,11 +103,12 @@ def add_commands(commands: Any) -> None:
                          help="saved space to explore (repeatable; default: CLIP + the notebook's notions over "
                               "the example collection, written on first use)")
     explore.add_argument("--images", default=None, help="with no --space: the folder or CSV to explore")
-    explore.add_argument("--k", type=int, default=8)
+    explore.add_argument("--k", type=int, default=declared("07_explore", "k").default,
+                         help="results per space (default %(default)s)")
     explore.add_argument("--port", type=int, default=8866)
     explore.add_argument("--out", default="runs/explore", help="where the parametrised notebook is written")
     explore.add_argument("--dry-run", action="store_true", help="write the notebook, print the Voila command, stop")
-    _backbone_options(explore, "auto")
+    _backbone_options(explore, declared("07_explore", "backbone").default)
     example = commands.add_parser("example-folder", help="write the example collection (synthetic-shapes images "
                                   "in one sub-folder per object colour, plus labels.csv)")
     example.add_argument("root", nargs="?", default=None, help="target folder (default: data/my-photos)")
@@ -291,7 +294,7 @@ def _explore(args: argparse.Namespace) -> int:
     if example:  # the example collection, with its labels for the map (absolute: Voila runs in its own folder)
         images = write_example_collection(progress=True) / "labels.csv"
     notebook = prepare_notebook(Path(args.out), spaces=args.space or [], images=images, backbone=args.backbone,
-                                cache_dir=args.cache_dir or default_cache_dir(), k=args.k,
+                                cache_dir=args.cache_dir or default_cache_dir(), k=args.k, device=args.device,
                                 query=EXAMPLE_QUERY if example else None)
     command = voila_command(notebook, port=args.port)
     print("serving the explorer: " + " ".join(command))

@@ -15,10 +15,10 @@ from ..backbone import Backbone, RANDOM_ARCHITECTURES, load_backbone
 from ..data.datasets import Dataset
 from ..data.datasets.core import IMAGE_EXTENSIONS, is_image
 from ..data.datasets.user import load_image_csv, load_plain_folder
-from ..data.notions import Notion
+from ..data.notions import OWN_COLLECTION, Notion
 from ..data.prompt_words import read_words
 
-COLLECTION = "own collection"
+COLLECTION = OWN_COLLECTION
 """Dataset name of a space's notion (a space is not tied to a registered dataset)."""
 
 

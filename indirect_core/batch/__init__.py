@@ -1,5 +1,6 @@
 """The batch layer: plans → notebook jobs, run on an engine (local processes or Ray), resumable, with the run's
-index page; the notebooks' parameter checks.
+index page; the declaration of every notebook parameter (``parameters``), which notebooks, plans and the command
+line read.
 
 May import: ``report`` and everything below it.
 """

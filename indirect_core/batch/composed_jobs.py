@@ -7,23 +7,21 @@ benchmark and backbone that waits for the mappers it evaluates.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from .._util.errors import ConfigError
 from .._util.naming import slug
+from .._util.validation import check_mapping
+from .parameters import declared
 
 SECTION_KEYS = {"benchmarks", "backbones", "methods", "train", "mappers", "ks", "n_examples", "batch_size", "device"}
-BENCHMARK_KEYS = {"split", "layout", "root", "options"}
-TRAIN_KEYS = {"steps", "batch_size", "lr", "seed", "checkpoint_every", "data", "data_root", "data_options",
-              "caption_column", "max_captions"}
+BENCHMARK_KEYS = {"split": "split", "layout": "layout", "root": "data_root", "options": "benchmark_options"}
+"""Settings of a benchmark: notebook 05's parameter each one sets."""
+TRAIN_KEYS = ("steps", "batch_size", "lr", "seed", "checkpoint_every", "data", "data_root", "data_options",
+              "caption_column", "max_captions")
 """Settings of a mapper-training job: notebook 06's parameters of the same names."""
-
-
-def baseline_methods() -> tuple[str, ...]:
-    """The query methods that need no mapper (image-only, text-only, image + text)."""
-    from ..composed.baselines import BASELINES
-
-    return tuple(BASELINES)  # "image-only", "text-only", "image + text"
+EVALUATION = "05_composed_retrieval"
+TRAINING = "06_train_mapper"
 
 
 def mapper_methods() -> tuple[str, ...]:
@@ -33,79 +31,76 @@ def mapper_methods() -> tuple[str, ...]:
     return tuple(MAPPER_METHODS)
 
 
-def _settings(plan_path: Path, where: str, value: Any, allowed: set[str]) -> dict:
-    """A copy of the mapping ``value`` (None: empty) holding only ``allowed`` keys, or a ConfigError naming the
-    plan and ``where`` (e.g. ``composed.train.lincir``)."""
-    from .parameters import check_dict
-
-    settings = dict(check_dict(where, value))
-    unknown = set(settings) - allowed
+def _settings(plan_path: Path, where: str, value: Any, allowed: Collection[str]) -> dict:
+    """The mapping ``value`` (None: empty) holding only ``allowed`` keys, or a ConfigError naming the plan and
+    ``where`` (e.g. ``composed.train.lincir``)."""
+    settings = check_mapping(f"plan {plan_path}: {where}", value)
+    unknown = set(settings) - set(allowed)
     if unknown:
         raise ConfigError(f"plan {plan_path}: {where} has unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
     return settings
 
 
 def check_section(section: Any, plan_path: Path, backbones: list[str]) -> dict:
-    """The validated ``composed`` section (``{}`` when the plan has none); paths relative to the plan resolved."""
-    from .parameters import check_backbone, check_dict, check_positive_int
-    from ..composed.benchmarks import available_benchmarks
-
+    """The validated ``composed`` section (``{}`` when the plan has none); paths relative to the plan resolved.
+    Each setting is checked by the declaration of the notebook 05 or 06 parameter it sets, whose default fills
+    it when the section leaves it out."""
     if section in (None, {}):
         return {}
+
+    def key(name: str) -> str:
+        return f"plan {plan_path}: composed.{name}"
+
     section = _settings(plan_path, "composed", section, SECTION_KEYS)
-    benchmarks = check_dict("composed.benchmarks", section.get("benchmarks"))
+    benchmarks = check_mapping(key("benchmarks"), section.get("benchmarks"))
     if not benchmarks:
         raise ConfigError(f"plan {plan_path}: composed.benchmarks must name at least one benchmark, e.g. "
                           "{synthetic-shapes-cir: {split: test}}")
     for name, settings in benchmarks.items():
-        if name not in available_benchmarks():
-            raise ConfigError(f"plan {plan_path}: composed benchmark {name!r} is unknown: use some of "
-                              f"{available_benchmarks()}")
+        declared(EVALUATION, "benchmark").validate(name, f"plan {plan_path}: composed benchmark")
         settings = benchmarks[name] = _settings(plan_path, f"composed.benchmarks.{name}", settings, BENCHMARK_KEYS)
-        check_dict(f"composed.benchmarks.{name}.options", settings.get("options"))
+        for setting, parameter in BENCHMARK_KEYS.items():
+            if setting in settings:
+                settings[setting] = declared(EVALUATION, parameter).validate(
+                    settings[setting], key(f"benchmarks.{name}.{setting}"))
         if settings.get("root") is not None:
             settings["root"] = str(_relative_to(plan_path, settings["root"]))
-    section["backbones"] = [check_backbone(b) for b in section.get("backbones", backbones)]
-    known = baseline_methods() + mapper_methods()
-    methods = section.get("methods", list(known))
-    methods = [methods] if isinstance(methods, str) else list(methods or [])
-    if not methods or any(m not in known for m in methods):
-        raise ConfigError(f"plan {plan_path}: composed.methods={methods!r}: use some of {list(known)}")
-    section["methods"] = methods
-    train = section["train"] = dict(check_dict("composed.train", section.get("train")))
+    section["benchmarks"] = benchmarks
+    backbone = declared(EVALUATION, "backbone")
+    section["backbones"] = [backbone.validate(b, key("backbones")) for b in section.get("backbones", backbones)]
+    methods = declared(EVALUATION, "methods")
+    methods = section["methods"] = methods.validate(section.get("methods", methods.default), key("methods"))
+    train = section["train"] = check_mapping(key("train"), section.get("train"))
     for method, settings in train.items():
         if method not in mapper_methods():
             raise ConfigError(f"plan {plan_path}: composed.train.{method}: only mappers are trained, use some of "
                               f"{list(mapper_methods())}")
         settings = train[method] = _settings(plan_path, f"composed.train.{method}", settings, TRAIN_KEYS)
-        for key in ("steps", "batch_size", "checkpoint_every"):
-            if key in settings:
-                check_positive_int(f"composed.train.{method}.{key}", settings[key])
+        for setting, value in settings.items():
+            settings[setting] = declared(TRAINING, setting).validate(value, key(f"train.{method}.{setting}"))
         if settings.get("data_root") is not None:
             settings["data_root"] = str(_relative_to(plan_path, settings["data_root"]))
         if _is_path(settings.get("data")):
             settings["data"] = str(_relative_to(plan_path, settings["data"]))
-    mappers = section["mappers"] = dict(check_dict("composed.mappers", section.get("mappers")))
-    for backbone, paths in mappers.items():
-        paths = mappers[backbone] = dict(check_dict(f"composed.mappers.{backbone}", paths))
+    mappers = section["mappers"] = check_mapping(key("mappers"), section.get("mappers"))
+    for backbone_name, paths in mappers.items():
+        paths = mappers[backbone_name] = check_mapping(key(f"mappers.{backbone_name}"), paths)
         for method, path in paths.items():
             if method not in mapper_methods():
-                raise ConfigError(f"plan {plan_path}: composed.mappers.{backbone}.{method}: use one of "
+                raise ConfigError(f"plan {plan_path}: composed.mappers.{backbone_name}.{method}: use one of "
                                   f"{list(mapper_methods())}")
             paths[method] = str(_relative_to(plan_path, path))
-    for backbone in section["backbones"]:
+    for backbone_name in section["backbones"]:
         for method in methods:
-            if method in mapper_methods() and method not in train and method not in mappers.get(backbone, {}):
+            if method in mapper_methods() and method not in train and method not in mappers.get(backbone_name, {}):
                 raise ConfigError(f"plan {plan_path}: composed method {method!r} needs a mapper for backbone "
-                                  f"{backbone!r}: train it (composed.train.{method}) or give a checkpoint "
-                                  f"(composed.mappers.{backbone}.{method}: path)")
-    ks = section["ks"] = dict(check_dict("composed.ks", section.get("ks")))  # {}: each benchmark's own K
-    for family, values in ks.items():
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"plan {plan_path}: composed.ks.{family} must be a list of K, e.g. [1, 5, 10]")
-        ks[family] = [check_positive_int(f"composed.ks.{family}", k) for k in values]
-    section["n_examples"] = check_positive_int("composed.n_examples", section.get("n_examples", 4), minimum=0)
-    section["batch_size"] = check_positive_int("composed.batch_size", section.get("batch_size", 64))
+                                  f"{backbone_name!r}: train it (composed.train.{method}) or give a checkpoint "
+                                  f"(composed.mappers.{backbone_name}.{method}: path)")
+    if "device" in section:  # else the plan's device
+        section["device"] = declared(EVALUATION, "device").validate(section["device"], key("device"))
+    for name in ("ks", "n_examples", "batch_size"):  # {} ks: each benchmark's own K
+        declaration = declared(EVALUATION, name)
+        section[name] = declaration.validate(section.get(name, declaration.fresh_default()), key(name))
     return section
 
 
@@ -149,7 +144,8 @@ def composed_jobs(plan: dict, run_dir: Path, cache_dir: Path, device: str) -> li
         for benchmark, settings in section["benchmarks"].items():
             job_id = f"{benchmark}/{slug(backbone)}/05_composed"
             parameters = {**common, "benchmark": benchmark, "split": settings.get("split"),
-                          "layout": settings.get("layout", "auto"), "benchmark_options": settings.get("options") or {},
+                          "layout": settings.get("layout", declared(EVALUATION, "layout").default),
+                          "benchmark_options": settings.get("options") or {},
                           "methods": section["methods"],
                           "mappers": {m: p for m, p in checkpoints.items() if m in section["methods"]},
                           "ks": section["ks"], "n_examples": section["n_examples"],
@@ -170,7 +166,8 @@ def check_data(section: dict) -> tuple[str, bool]:
     lines, ready = ["composed benchmarks:"], True
     for name, settings in section["benchmarks"].items():
         ok, message = check_benchmark(name, root=settings.get("root"), split=settings.get("split"),
-                                      layout=settings.get("layout", "auto"), **(settings.get("options") or {}))
+                                      layout=settings.get("layout", declared(EVALUATION, "layout").default),
+                                      **(settings.get("options") or {}))
         ready &= ok
         lines.append(f"  [{'ok' if ok else 'MISSING'}] {name}: " + message.replace("\n", "\n      "))
     for backbone, paths in section["mappers"].items():

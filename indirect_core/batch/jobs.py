@@ -11,7 +11,7 @@ from typing import Any
 
 
 from .._util.errors import ConfigError
-from .parameters import (check_positive_int)
+from .._util.validation import check_int
 
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -71,7 +71,7 @@ def check_threads(value: Any) -> dict[str, int]:
     if unknown:
         raise ConfigError(f"threads has unknown job kind(s) {sorted(unknown)}: use {sorted(NOTEBOOKS)}, or one "
                           "number for all, e.g. threads: 2")
-    return {kind: check_positive_int(f"threads.{kind}", counts.get(kind, DEFAULT_THREADS)) for kind in NOTEBOOKS}
+    return {kind: check_int(f"threads.{kind}", counts.get(kind, DEFAULT_THREADS)) for kind in NOTEBOOKS}
 
 
 GPU_SHARE = 0.25

@@ -7,6 +7,7 @@ to race for, and a kernel that still fails to *start* is retried: no cell ran, s
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,6 +37,7 @@ def execute_notebook(input_path: str | Path, output_path: str | Path, parameters
     """
     import papermill
 
+    logging.getLogger("papermill").addFilter(_known_parameters)
     for attempt in range(1, start_attempts + 1):
         # A short private folder: Unix socket paths are limited to about 100 characters.
         socket_dir = tempfile.mkdtemp(prefix="ick-")
@@ -50,6 +52,12 @@ def execute_notebook(input_path: str | Path, output_path: str | Path, parameters
         finally:
             shutil.rmtree(socket_dir, ignore_errors=True)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _known_parameters(record: logging.LogRecord) -> bool:
+    """Drop papermill's "Passed unknown parameter" warning: the notebooks' parameters cells assign nothing (their
+    parameters are declared in ``batch.parameters``), and their check cell refuses a name they do not take."""
+    return not str(record.msg).startswith("Passed unknown parameter")
 
 
 SHOWN_INPUT_TAGS = ("parameters", "injected-parameters")

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from .._util.errors import ConfigError
-from ..core.models import MODELS
-from ..analysis.study import INDIRECT_KEYS
 from .._util.naming import slug
-from ..engines import check_engine_name
+from .._util.validation import check_choice, check_mapping
 from .composed_jobs import check_section as check_composed, composed_jobs
-from ..data.notions import PROMPT_WORDS
 from .jobs import DEFAULT_THREADS, NOTEBOOKS, Job, check_threads, previous_success
-from .parameters import (ATTRIBUTION_METHODS, check_backbone, check_choice, check_dataset, check_dict,
-                         check_fraction, check_models, check_notions, check_positive_int, dataset_root,
-                         notion_parameter, resolve_word_files)
+from .parameters import check_notions, check_parameters, declared, indirect_keys
 
 
 PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components", "device", "batch_size",
@@ -26,17 +22,32 @@ PLAN_KEYS = {"name", "datasets", "backbones", "models", "seeds", "n_components",
              "executor", "composed", "include", "threads"}
 
 
-SWEEP_KEYS = {"n_components", "n_prompts"}
+PLAN_SETTINGS = {"seeds": ("03_evaluate", "repetitions"), "models": ("03_evaluate", "models"),
+                 "model_options": ("03_evaluate", "model_options"), "n_components": ("03_evaluate", "n_components"),
+                 "prompt_words": ("03_evaluate", "prompt_words"), "batch_size": ("03_evaluate", "batch_size"),
+                 "num_workers": ("03_evaluate", "num_workers"), "device": ("03_evaluate", "device"),
+                 "on_error": ("03_evaluate", "on_error"), "executor": ("01_cache_embeddings", "executor")}
+"""Plan keys that set a notebook parameter: (notebook, parameter) whose declaration gives the key's default and
+check. ``seeds`` is notebook 03's ``repetitions`` (seeds 0..seeds-1); the others keep their names and reach
+every notebook that takes them."""
 
 
-EVALUATION_KEYS = {"n_queries", "top_k", "seed", "n_jobs"}
+SWEEP_KEYS = {"n_components": "03_evaluate", "n_prompts": "03_evaluate"}
+"""Parameters a plan may sweep (one evaluation job per value), by the notebook whose declaration checks a value."""
 
 
-ATTRIBUTION_KEYS = {"method", "samples", "noise", "image_ids", "window", "seed"}
+EVALUATION_KEYS = ("n_queries", "top_k", "seed", "n_jobs")
+"""The ``evaluation`` section: notebook 03's parameters of these names (unset ones keep its defaults)."""
+
+
+ATTRIBUTION_KEYS = ("method", "samples", "noise", "image_ids", "window", "seed")
+"""The ``attribution`` section: notebook 04's parameters of these names (unset ones keep its defaults)."""
 
 
 def load_plan(path: str | Path) -> dict:
-    """Read and validate a plan; every dataset, notion, model and number is checked before anything runs."""
+    """Read and validate a plan: every dataset, notion, model and number is checked before anything runs, by the
+    declaration of the notebook parameter it sets (``batch.parameters``), whose default fills a key the plan
+    leaves out. ``plan_jobs`` then checks every job's parameters as its notebook will."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"plan file {path} does not exist: see plans/demo.yaml for an example")
@@ -49,6 +60,10 @@ def load_plan(path: str | Path) -> dict:
     unknown = set(plan) - PLAN_KEYS
     if unknown:
         raise ConfigError(f"plan {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(PLAN_KEYS)}")
+
+    def key(name: str) -> str:
+        return f"plan {path}: {name}"
+
     plan.setdefault("name", path.stem)
     plan["composed"] = _included_composed(plan, path)
     datasets = plan.setdefault("datasets", {} if plan["composed"] else None)
@@ -56,51 +71,81 @@ def load_plan(path: str | Path) -> dict:
         raise ConfigError(f"plan {path}: 'datasets' must map dataset names to settings, e.g. "
                           "{synthetic-shapes: {notions: all}} (or give a 'composed' section)")
     for name, settings in datasets.items():
-        check_dataset(name)
-        settings = datasets[name] = check_dict(f"datasets.{name}", settings)
+        declared("03_evaluate", "dataset").validate(name, key("datasets"))
+        settings = datasets[name] = check_mapping(key(f"datasets.{name}"), settings)
         if "notions" in settings:  # own notions: word files (relative to the plan) read into their word lists
             settings["notions"] = resolve_word_files(settings["notions"], path.parent)
-        check_notions(name, settings.get("notions", "all"))
-        check_dict(f"datasets.{name}.options", settings.get("options"))
+        notions = declared("03_evaluate", "notions")
+        check_notions(name, notions.validate(settings.get("notions", notions.default), key(f"datasets.{name}.notions")),
+                      key(f"datasets.{name}.notions"))
+        declared("03_evaluate", "dataset_options").validate(settings.get("options"), key(f"datasets.{name}.options"))
+        declared("03_evaluate", "data_root").validate(settings.get("root"), key(f"datasets.{name}.root"))
         if settings.get("generate") is not None:
-            check_choice(f"datasets.{name}.generate", settings["generate"], GENERATORS)
+            check_choice(key(f"datasets.{name}.generate"), settings["generate"], GENERATORS)
             if not settings.get("root"):
                 raise ConfigError(f"plan {path}: datasets.{name}.generate needs a root to write it to")
-    plan["backbones"] = [check_backbone(b) for b in plan.get("backbones", ["auto"])]
-    plan["models"] = check_models(plan.get("models", list(MODELS)))
-    plan["seeds"] = check_positive_int("seeds", plan.get("seeds", 5))
-    plan["n_components"] = check_positive_int("n_components", plan.get("n_components", 128))
-    plan["batch_size"] = check_positive_int("batch_size", plan.get("batch_size", 64))
-    plan["num_workers"] = check_positive_int("num_workers", plan.get("num_workers", 1), minimum=0)
-    plan["device"] = plan.get("device", "cpu")
-    plan["executor"] = check_engine_name(plan.get("executor", "local"))  # where the cache notebooks' shards run
-    plan["on_error"] = check_choice("on_error", plan.get("on_error", "raise"), ["raise", "skip"])
-    plan["prompt_words"] = check_choice("prompt_words", plan.get("prompt_words", "all"), PROMPT_WORDS)
+    backbone = declared("03_evaluate", "backbone")
+    plan["backbones"] = [backbone.validate(b, key("backbones")) for b in plan.get("backbones", [backbone.default])]
+    for name, (notebook, parameter) in PLAN_SETTINGS.items():
+        declaration = declared(notebook, parameter)
+        plan[name] = declaration.validate(plan[name] if name in plan else declaration.fresh_default(), key(name))
     plan["threads"] = check_threads(plan.get("threads", DEFAULT_THREADS))
-    plan["model_options"] = check_dict("model_options", plan.get("model_options"))
-    plan["evaluation"] = check_dict("evaluation", plan.get("evaluation"))
-    for section, allowed in (("evaluation", EVALUATION_KEYS), ("attribution", ATTRIBUTION_KEYS)):
-        unknown = set(plan[section] if section == "evaluation" else plan.get(section) or {}) - allowed
+    for section, allowed, notebook in (("evaluation", EVALUATION_KEYS, "03_evaluate"),
+                                       ("attribution", ATTRIBUTION_KEYS, "04_attribution")):
+        settings = plan[section] = check_mapping(key(section), plan.get(section))
+        unknown = set(settings) - set(allowed)
         if unknown:
             raise ConfigError(f"plan {path}: unknown {section} key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-    sweep = plan["sweep"] = check_dict("sweep", plan.get("sweep"))
+        for name, value in settings.items():
+            settings[name] = declared(notebook, name).validate(value, key(f"{section}.{name}"))
+    sweep = plan["sweep"] = check_mapping(key("sweep"), plan.get("sweep"))
     if sweep:
-        if len(sweep) != 1 or set(sweep) - SWEEP_KEYS:
+        if len(sweep) != 1 or set(sweep) - set(SWEEP_KEYS):
             raise ConfigError(f"plan {path}: sweep must have exactly one of {sorted(SWEEP_KEYS)}, got {sorted(sweep)}")
-        (key, values), = sweep.items()
+        (name, values), = sweep.items()
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"plan {path}: sweep.{key} must be a non-empty list, e.g. [2, 4, 8]")
-        for value in values:
-            check_positive_int(f"sweep.{key}", value)
+            raise ConfigError(f"plan {path}: sweep.{name} must be a non-empty list, e.g. [2, 4, 8]")
+        sweep[name] = [declared(SWEEP_KEYS[name], name).validate(value, key(f"sweep.{name}")) for value in values]
     plan["composed"] = check_composed(plan["composed"], path, plan["backbones"])
-    attribution = plan["attribution"] = check_dict("attribution", plan.get("attribution", {}))
-    if attribution:
-        if attribution.get("method", "smoothgrad") not in ATTRIBUTION_METHODS:
-            raise ConfigError(f"plan {path}: attribution.method={attribution.get('method')!r} must be one of "
-                              f"{list(ATTRIBUTION_METHODS)}")
-        check_positive_int("attribution.samples", attribution.get("samples", 25))
-        check_fraction("attribution.noise", attribution.get("noise", 0.15))
     return plan
+
+
+def resolve_word_files(notions: Any, base: str | Path) -> Any:
+    """``notions`` with each own notion's word file (relative to ``base``, e.g. the plan's folder) read into its
+    word list (``word_source`` keeps the file's path), so a changed file changes the job's parameters."""
+    from ..data.notions import read_word_file
+
+    if not isinstance(notions, (list, dict)):
+        return notions
+    entries = [notions] if isinstance(notions, dict) else notions
+    resolved = []
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("words"), str):
+            path = Path(entry["words"]).expanduser()
+            path = path if path.is_absolute() else Path(base) / path
+            entry = {**entry, "words": read_word_file(path), "word_source": entry.get("word_source") or str(path)}
+        resolved.append(entry)
+    return resolved
+
+
+def notion_parameter(notion: Any) -> str | dict:
+    """What a notebook's ``notions`` gets for a notion: its name when it is registered for its dataset, else
+    its spec (name, template, words, label_column, word_source)."""
+    from ..data.notions import notions_for
+
+    if notion in notions_for(notion.dataset):
+        return notion.name
+    return {"name": notion.name, "template": notion.template, "words": list(notion.words),
+            "label_column": notion.label_column, "word_source": notion.word_source}
+
+
+def dataset_root(root: Any, data_dir: str | Path | None) -> str | None:
+    """A plan's dataset root as an absolute path: ``~`` expanded, a relative root taken under ``data_dir``
+    (default ./data), so notebooks running in their job folders find it."""
+    if root is None:
+        return None
+    path = Path(str(root)).expanduser()
+    return str(path if path.is_absolute() else (Path(data_dir or "data") / path).resolve())
 
 
 def _included_composed(plan: dict, path: Path) -> dict:
@@ -136,8 +181,9 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
     data_dir = Path(data_dir or "data").resolve()
     cache_dir = Path(cache_dir or data_dir / "cache").resolve()
     jobs: list[Job] = []
+    executor = declared("01_cache_embeddings", "executor")
     for dataset, settings in plan["datasets"].items():
-        chosen = check_notions(dataset, settings.get("notions", "all"))
+        chosen = check_notions(dataset, _notions(settings))
         notions = [n.name for n in chosen]
         specs = [notion_parameter(n) for n in chosen]  # names, or the spec of a notion of your own
         options = settings.get("options") or {}
@@ -152,11 +198,12 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
             cache_id = f"{prefix}/01_cache"
             jobs.append(Job(cache_id, NOTEBOOKS["cache"], {
                 **common, "batch_size": plan["batch_size"], "num_workers": plan["num_workers"],
-                **({"executor": plan["executor"]} if plan.get("executor", "local") != "local" else {}),
-                **({"notions": specs} if settings.get("notions", "all") != "all" else {}),
+                **({"executor": plan["executor"]} if plan["executor"] != executor.default else {}),
+                **({"notions": specs} if _notions(settings) != "all" else {}),
                 "output_dir": str(run_dir / cache_id)}))
             # Notebooks 02 and 04 fit exactly the space the evaluation fits in its first repetition.
-            model = next((m for m in plan["models"] if m in INDIRECT_KEYS), INDIRECT_KEYS[0])
+            model = next((m for m in plan["models"] if m in indirect_keys()),
+                         declared("02_fit_indirect", "model").default)
             space = {"model": model, "model_options": plan["model_options"].get(model, {}),
                      "n_components": plan["n_components"], "seed": 0, "prompt_words": plan["prompt_words"]}
             fit_ids = {}
@@ -184,8 +231,21 @@ def plan_jobs(plan: dict, run_dir: Path, data_dir: Path | None = None, cache_dir
                     "projections": {n: str(run_dir / fit_ids[n] / "projection.pt") for n in notions},
                     "output_dir": str(run_dir / attribution_id)}, depends_on=tuple(fit_ids.values())))
     jobs += composed_jobs(plan, run_dir, cache_dir, plan["device"])
+    for job in jobs:
+        check_job(job)
     threads = plan.get("threads") or check_threads(DEFAULT_THREADS)
     return [dataclasses.replace(job, threads=threads[job.kind]) for job in jobs]
+
+
+def _notions(settings: dict) -> Any:
+    """A plan dataset's notions (the notebooks' default, "all", when it names none)."""
+    return settings.get("notions", declared("03_evaluate", "notions").default)
+
+
+def check_job(job: Job) -> None:
+    """The job's parameters as its notebook checks them (without reading training data the run may make): a
+    name the notebook does not take, or a bad value, fails now rather than when the job runs."""
+    check_parameters(job.notebook, job.parameters, lambda name: f"job {job.id}: parameter {name}", files=False)
 
 
 GENERATORS = ("example-collection",)
@@ -232,7 +292,7 @@ def check_plan(plan_path: str | Path, run_dir: str | Path | None = None, data_di
     if data_dir is not None:
         os.environ["INDIRECT_DATA_DIR"] = str(Path(data_dir).resolve())
     for dataset, settings in plan["datasets"].items():
-        notions = check_notions(dataset, settings.get("notions", "all"))
+        notions = check_notions(dataset, _notions(settings))
         described = f"{dataset} ({len(notions)} notion(s): {', '.join(n.name for n in notions)})"
         if dataset == SYNTHETIC_SHAPES or settings.get("generate"):
             lines.append(f"  [ok] {described}: generated on first use")

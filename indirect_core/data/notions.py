@@ -52,6 +52,9 @@ LABEL_VOCABULARY = _LabelVocabulary()
 LABEL_VOCABULARY_SOURCE = "label vocabulary"
 """``Notion.word_source`` of a notion whose words are (or will be) the dataset's label vocabulary."""
 
+OWN_COLLECTION = "own collection"
+"""The dataset name of the notions of a collection of your own (a ``Space``'s, the explorer's)."""
+
 GIVEN_WORDS_SOURCE = "given words"
 """``Notion.word_source`` of a notion built from an explicit word list."""
 
