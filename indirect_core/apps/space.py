@@ -35,7 +35,6 @@ from .space_inputs import (COLLECTION, identity_path, image_collections, image_q
 
 CLIP_SOLVER = "clip"
 """The solver recorded for ``Space.clip`` (no projection: raw CLIP features, normalised)."""
-SOLVERS = INDIRECT_KEYS  # the name notebook 07's first cell checks against; new code uses core.models.INDIRECT_KEYS
 DEFAULT_SOLVER = "indirect-lbfgs"
 """A user's space defaults to our fast deterministic solver; every space records and shows which it used."""
 NOT_MODEL_OPTIONS = ("n_components", "random_state", "progress")

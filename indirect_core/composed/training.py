@@ -49,20 +49,15 @@ START_OVER = "pass resume=False, overwrite=True to train anew and replace it onc
 """The way to start over on an existing checkpoint, as error messages say it."""
 
 
-def check_positive_number(name: str, value: Any) -> float:
-    """A finite number > 0, named as a parameter (notebook 06 checks its ``lr`` with it)."""
-    return check_number(f"parameter {name}", value, above=0)
-
-
 def check_training_settings(steps: Any, batch_size: Any, seed: Any, lr: Any, weight_decay: Any, eps: Any,
                             betas: Any, min_batch_size: int = 1) -> tuple[int, int, int, float, float, float,
                                                                          tuple[float, float]]:
     """The settings both trainers share, checked and in this order: (steps, batch_size, seed, lr, weight_decay,
     eps, betas); each error names its parameter."""
     return (check_int("parameter steps", steps), check_int("parameter batch_size", batch_size, min_batch_size),
-            check_int("parameter seed", seed, minimum=0), check_positive_number("lr", lr),
-            check_number("parameter weight_decay", weight_decay, minimum=0), check_positive_number("eps", eps),
-            check_betas(betas))
+            check_int("parameter seed", seed, minimum=0), check_number("parameter lr", lr, above=0),
+            check_number("parameter weight_decay", weight_decay, minimum=0),
+            check_number("parameter eps", eps, above=0), check_betas(betas))
 
 
 def check_betas(betas: Any) -> tuple[float, float]:
@@ -396,10 +391,3 @@ def adamw_groups(mapper: nn.Module, weight_decay: float, exempt: Callable[[str, 
     decayed = [p for n, p in named if not exempt(n, p)]
     return [group for group in ({"params": free, "weight_decay": 0.0},
                                 {"params": decayed, "weight_decay": weight_decay}) if group["params"]]
-
-
-def check_text(name: str, value: Any) -> str:
-    """A non-empty string (column names and the like)."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"parameter {name}={value!r} must be a non-empty string")
-    return value
