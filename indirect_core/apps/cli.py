@@ -133,13 +133,13 @@ def _main(argv: list[str] | None) -> int:
         notions = None if values["notions"] == "all" else values["notions"]
         notions = [notions] if isinstance(notions, str) else notions
         if args.template or args.words:
-            from ..data.notions import notion_from_words, read_word_file
+            from ..data.notions import notion_from_words, read_words
 
             if not (args.template and args.words):
                 raise ConfigError("--template and --words go together: give both, e.g. "
                                   "--template 'a photo of a {}' --words words.txt")
             notions = [notion_from_words(values["dataset"], args.label_column, args.template,
-                                         read_word_file(args.words), name=args.label_column)]
+                                         read_words(args.words), name=args.label_column)]
         run_study(dataset=values["dataset"], backbone=values["backbone"], notions=notions, models=values["models"],
                   seeds=range(values["repetitions"]), n_components=values["n_components"], out=args.out,
                   data_root=values["data_root"], cache_dir=values["cache_dir"], device=values["device"],

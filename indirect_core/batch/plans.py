@@ -113,7 +113,7 @@ def load_plan(path: str | Path) -> dict:
 def resolve_word_files(notions: Any, base: str | Path) -> Any:
     """``notions`` with each own notion's word file (relative to ``base``, e.g. the plan's folder) read into its
     word list (``word_source`` keeps the file's path), so a changed file changes the job's parameters."""
-    from ..data.notions import read_word_file
+    from ..data.notions import read_words
 
     if not isinstance(notions, (list, dict)):
         return notions
@@ -123,7 +123,7 @@ def resolve_word_files(notions: Any, base: str | Path) -> Any:
         if isinstance(entry, dict) and isinstance(entry.get("words"), str):
             path = Path(entry["words"]).expanduser()
             path = path if path.is_absolute() else Path(base) / path
-            entry = {**entry, "words": read_word_file(path), "word_source": entry.get("word_source") or str(path)}
+            entry = {**entry, "words": read_words(path), "word_source": entry.get("word_source") or str(path)}
         resolved.append(entry)
     return resolved
 

@@ -24,10 +24,6 @@ from indirect_core.data.synthetic_shapes import SHAPE_VOCABULARY
 CSS21_COLOUR_WORDS: tuple[str, ...] = CSS21_COLOUR_NAMES
 """The 17 CSS 2.1 colour names (aqua, black, blue, ... white, yellow), the colour prompt words."""
 
-read_word_file = read_words
-"""Words from a user's text file, one per line: prompt_words.read_words under its old name, still imported by
-apps.cli and batch.parameters (to go once they import read_words)."""
-
 
 class _LabelVocabulary:
     """Marker type of LABEL_VOCABULARY (a single instance that survives copying and pickling)."""

@@ -230,7 +230,7 @@ def check_notion_spec(dataset: str, spec: Any, label: str | Label = "parameter n
     """A notion of your own from ``{"name", "template", "words", "label_column"}``: words is a list or the
     path of a word file (one word per line); label_column defaults to the name. ``label`` names the spec in
     errors ("parameter notions[0]"), or is a function naming each key (where they are parameters of their own)."""
-    from ...data.notions import GIVEN_WORDS_SOURCE, Notion, read_word_file
+    from ...data.notions import GIVEN_WORDS_SOURCE, Notion, read_words
 
     key_label = label if callable(label) else (lambda key: f"{label}.{key}")
     where = label if isinstance(label, str) else key_label("notion")
@@ -248,7 +248,7 @@ def check_notion_spec(dataset: str, spec: Any, label: str | Label = "parameter n
     template = check_template(key_label("template"), spec["template"])
     words, source = spec["words"], spec.get("word_source") or GIVEN_WORDS_SOURCE
     if isinstance(words, (str, Path)):
-        words, source = read_word_file(Path(words).expanduser()), spec.get("word_source") or str(words)
+        words, source = read_words(Path(words).expanduser()), spec.get("word_source") or str(words)
     words = check_words(key_label("words"), words)
     return Notion(name, dataset, spec.get("label_column") or name, template, tuple(words), word_source=source)
 
@@ -285,7 +285,7 @@ def model_keys() -> list[str]:
 
 def indirect_keys() -> tuple[str, ...]:
     """The model keys of InDiReCT's two solvers ("indirect", the authors' procedure; "indirect-lbfgs", ours)."""
-    from ...analysis.study import INDIRECT_KEYS
+    from ...core.models import INDIRECT_KEYS
 
     return INDIRECT_KEYS
 
