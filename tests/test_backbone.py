@@ -148,7 +148,7 @@ def test_named_model_offline_fails_fast_saying_where_to_put_the_file(tmp_path, m
 
 
 def test_auto_falls_back_to_random_tiny_loudly(tmp_path, monkeypatch):
-    from indirect_core._util.random_weights import RandomWeightsWarning
+    from indirect_core._util.caveats import RandomWeightsWarning
 
     _no_network(monkeypatch)
     with pytest.warns(RandomWeightsWarning, match="FALLING BACK TO RANDOM WEIGHTS \\(random-tiny\\)") as caught:

@@ -93,12 +93,12 @@ def test_check_lists_missing_benchmarks_and_checkpoints_without_running(tmp_path
     assert not (tmp_path / "run").exists()
 
 
-def _table(random_weights: bool = False) -> pd.DataFrame:
+def _table(caveat: str | None = None) -> pd.DataFrame:
     rows = [{"benchmark": "fashioniq", "split": "val", "subset": s, "method": m, "n_queries": 10,
              "R@10": r10, "R@50": r50}
             for s, m, r10, r50 in (("dress", "text-only", 0.1234, 0.5), ("dress", "LinCIR", 0.2, 0.45),
                                    ("shirt", "text-only", 0.3, 0.6), ("shirt", "LinCIR", 0.3, 0.7))]
-    return ic.composed.results_table(rows, random_weights=random_weights)
+    return ic.composed.results_table(rows, caveat=caveat)
 
 
 def test_tables_print_percent_with_the_best_value_per_subset_in_bold():
@@ -117,9 +117,9 @@ def test_tables_print_percent_with_the_best_value_per_subset_in_bold():
 
 
 def test_tables_made_with_random_weights_say_so_in_the_files():
-    table = _table(random_weights=True)
+    table = _table(caveat=ic.backbone.RANDOM_WEIGHTS_MARKER)
     assert report.to_markdown(table).count(ic.backbone.RANDOM_WEIGHTS_MARKER) == 1
-    assert report.to_markdown(table, random_weights=False).count(ic.backbone.RANDOM_WEIGHTS_MARKER) == 0
+    assert report.to_markdown(table, marked=False).count(ic.backbone.RANDOM_WEIGHTS_MARKER) == 0
     assert ic.backbone.RANDOM_WEIGHTS_MARKER in report.to_latex(table)
 
 

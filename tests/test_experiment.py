@@ -68,7 +68,7 @@ def _planted_summary():
 
 def test_tables_bold_the_best_zero_shot_value_and_set_the_oracle_apart():
     summary = _planted_summary()
-    markdown = to_markdown(summary, random_weights=False, title="toy", notes={"colour": ["17 of 17 words"]})
+    markdown = to_markdown(summary, caveat=None, title="toy", notes={"colour": ["17 of 17 words"]})
     colour = markdown.split("### colour")[1].split("### shape")[0]
     lines = [line for line in colour.splitlines() if line.startswith("| ")][1:]
     assert [line.split(" | ")[0] for line in lines] == [
@@ -80,13 +80,13 @@ def test_tables_bold_the_best_zero_shot_value_and_set_the_oracle_apart():
     assert lines[2].count("n/a¹") == 7 and "¹ n/a: PCA with n_components=128 needs at least 128 prompts" in markdown
     assert "- 17 of 17 words" in colour and ic.report.tables.SOLVER_LEGEND in markdown
     without_indirect = summary.drop(index="indirect", level="model")
-    assert ic.report.tables.SOLVER_LEGEND not in to_markdown(without_indirect, random_weights=False)
+    assert ic.report.tables.SOLVER_LEGEND not in to_markdown(without_indirect, caveat=None)
     shape = markdown.split("### shape")[1]
     assert "| CLIP | **0.600** ± 0.010" in shape and "| InDiReCT | 0.500 ± 0.010" in shape
     html = ic.report.tables.to_html(summary)
     assert html.count("class='mean best'") == 7 + 1 + 7  # colour: InDiReCT ×7 + CLIP's MAP tie; shape: CLIP ×7
     assert "class='upper-bound'" in html and "n/a¹" in html
-    latex = to_latex(summary, random_weights=False)
+    latex = to_latex(summary, caveat=None)
     for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\cmidrule(l){2-9}", r"\begin{tabular}{llccccccc}"):
         assert command in latex
     assert r"\textbf{0.700} $\pm$ 0.010" in latex and r"n/a$^{1}$" in latex and "MAP@R" in latex
@@ -94,8 +94,8 @@ def test_tables_bold_the_best_zero_shot_value_and_set_the_oracle_apart():
 
 def test_random_weights_marker_is_visible_everywhere(runs):
     summary = summarize(runs)
-    assert "RANDOM WEIGHTS: PIPELINE CHECK, NOT A RESULT" in to_markdown(summary, random_weights=True)
-    latex = to_latex(summary, random_weights=True)
+    assert "RANDOM WEIGHTS: PIPELINE CHECK, NOT A RESULT" in to_markdown(summary, caveat=ic.backbone.RANDOM_WEIGHTS_MARKER)
+    latex = to_latex(summary, caveat=ic.backbone.RANDOM_WEIGHTS_MARKER)
     assert r"\caption{" in latex and "RANDOM WEIGHTS: PIPELINE CHECK, NOT A RESULT" in latex
 
 

@@ -83,7 +83,7 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
         driver.get(f"http://127.0.0.1:{port}/")
         wait = WebDriverWait(driver, 50)
         box = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".indirect-query-text input"))[0]
-        assert len(driver.find_elements(By.CSS_SELECTOR, ".indirect-random-weights")) == 1  # random-tiny, said once
+        assert len(driver.find_elements(By.CSS_SELECTOR, ".indirect-caveat")) == 1  # random-tiny, said once
         assert driver.find_elements(By.CSS_SELECTOR, "img.indirect-hit") == []  # your own spaces: no query yet
         assert box.get_attribute("value") == "" and "Static copy" not in driver.find_element(By.TAG_NAME, "body").text
         box.send_keys("a red shape" + Keys.ENTER)
@@ -187,7 +187,7 @@ def test_static_page_has_the_grids_and_one_banner(spaces):
     _, built = spaces
     results = ic.apps.space.search_spaces(built, text="a blue shape", k=K)
     page = explorer.static_page(results, built, "Query: a blue shape", map_png=b"\x89PNG fake")
-    assert page.count("class='indirect-random-weights'") == 1
+    assert page.count("class='indirect-caveat'") == 1
     assert page.count("class='indirect-hit'") == K * len(built)
     for name in built:
         for path in results[name]["path"]:

@@ -128,7 +128,7 @@ def test_metric_bars_on_given_axes_and_subset_of_models(summary):
 
 
 def test_metrics_grid_panels_shared_legend_and_png(summary, tmp_path):
-    fig = plots.plot_metrics_grid(summary, random_weights=True)
+    fig = plots.plot_metrics_grid(summary, caveat=RANDOM_WEIGHTS_MARKER)
     panels = [ax for ax in fig.axes if _bar_containers(ax)]
     assert [ax.get_title() for ax in panels] == [SHORT_NAMES[m] for m in METRICS]
     for ax, metric in zip(panels, METRICS):
@@ -185,10 +185,10 @@ def test_save_figure_rejects_bad_arguments(summary, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_mark_random_weights_adds_one_banner_above_the_axes(summary):
+def test_mark_caveat_adds_one_banner_above_the_axes(summary):
     fig = plots.plot_metric_bars(summary)
-    assert plots.mark_random_weights(fig) is fig
-    plots.mark_random_weights(fig)
+    assert plots.mark_caveat(fig, RANDOM_WEIGHTS_MARKER) is fig
+    plots.mark_caveat(fig, RANDOM_WEIGHTS_MARKER)
     (banner,) = _banners(fig)
     assert banner.get_visible()
     fig.canvas.draw()
@@ -198,7 +198,7 @@ def test_mark_random_weights_adds_one_banner_above_the_axes(summary):
 
 def test_loss_curve_log_scale_and_best_point():
     loss = [10.0, 1.0, 0.05, 0.01, 0.02]
-    fig = plots.plot_loss_curve(loss, title="fit", random_weights=True)
+    fig = plots.plot_loss_curve(loss, title="fit", caveat=RANDOM_WEIGHTS_MARKER)
     ax = fig.axes[0]
     assert ax.get_yscale() == "log" and ax.get_title() == "fit" and _banners(fig)
     best = [line for line in ax.get_lines() if line.get_label().startswith("best")]
@@ -239,7 +239,7 @@ def test_image_grid_accepts_paths_pil_and_arrays(tmp_path):
     path = tmp_path / "red.png"
     Image.new("RGB", (20, 16), (255, 0, 0)).save(path)
     images = [path, Image.new("RGB", (20, 16), (0, 0, 255)), np.zeros((16, 20, 3), np.uint8), *_images(4)]
-    fig = plots.plot_image_grid(images, titles=[f"image {i}" for i in range(7)], ncols=3, random_weights=True)
+    fig = plots.plot_image_grid(images, titles=[f"image {i}" for i in range(7)], ncols=3, caveat=RANDOM_WEIGHTS_MARKER)
     shown = [ax for ax in fig.axes if ax.get_images()]
     assert len(fig.axes) == 9 and len(shown) == 7
     assert all(not ax.axison for ax in fig.axes)
@@ -267,7 +267,7 @@ def test_neighbours_rows_labels_and_frames():
     queries = _images(2)
     neighbours = {"CLIP": [_images(3), _images(3)], "InDiReCT: object colour": [_images(3), _images(3)]}
     correct = {"InDiReCT: object colour": [[True, False, True], [False, False, True]]}
-    fig = plots.plot_neighbours(queries, neighbours, correct, random_weights=True)
+    fig = plots.plot_neighbours(queries, neighbours, correct, caveat=RANDOM_WEIGHTS_MARKER)
     assert len(fig.axes) == 16  # 4 rows (2 queries × 2 spaces) × (query + 3 neighbours)
     grid = np.array(fig.axes).reshape(4, 4)
     labels = [grid[r, 0].get_ylabel().replace("\n", " ") for r in range(4)]
@@ -293,7 +293,7 @@ def test_attributions_overlay_per_space():
     images = _images(2, size=32)
     rng = np.random.default_rng(2)
     maps = {"CLIP": [rng.random((7, 7)) for _ in range(2)], "InDiReCT: shape": [rng.random((7, 7)) for _ in range(2)]}
-    fig = plots.plot_attributions(images, maps, titles=["circle", "square"], random_weights=True)
+    fig = plots.plot_attributions(images, maps, titles=["circle", "square"], caveat=RANDOM_WEIGHTS_MARKER)
     grid = np.array([ax for ax in fig.axes if ax.get_images()]).reshape(2, 3)
     assert [ax.get_title() for ax in grid[0]] == ["image", "CLIP", "InDiReCT: shape"]
     assert [grid[r, 0].get_ylabel() for r in range(2)] == ["circle", "square"]
@@ -316,7 +316,7 @@ def test_attributions_overlay_per_space():
 def test_mask_share_bars_points_and_object_area():
     shares = pd.DataFrame([{"space": space, "image": i, "mask_share": share + 0.01 * i, "object_area": 0.2}
                            for space, share in (("CLIP", 0.3), ("shape", 0.6)) for i in range(3)])
-    fig = plots.plot_mask_share(shares, random_weights=True)
+    fig = plots.plot_mask_share(shares, caveat=RANDOM_WEIGHTS_MARKER)
     ax = fig.axes[0]
     bars = [p for c in _bar_containers(ax) for p in c.patches]
     assert [p.get_height() for p in bars] == pytest.approx([0.31, 0.61])

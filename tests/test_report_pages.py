@@ -11,6 +11,7 @@ import pytest
 
 from PIL import Image
 
+from indirect_core.backbone import RANDOM_WEIGHTS_MARKER
 from indirect_core.report.notebook import WarningNote, banner_html, warnings_html
 from indirect_core.batch.notebook_execution import execute_notebook, render_html
 from indirect_core.report.page_check import SCREEN_HEIGHT, check_page, check_run, start_browser
@@ -34,16 +35,16 @@ def _page(tmp_path: Path, body: str) -> Path:
 def test_the_checker_sees_wrapped_cells_extra_banners_and_progress_spam(browser, tmp_path):
     long_cell = "0.123 ± 0.004 " * 40
     bars = "\n".join(f"shape: {p}%|██ | {p}/100 [00:01<00:02, 9.0run/s]" for p in range(0, 100, 10))
-    page = _page(tmp_path, banner_html() + banner_html() + f"<pre>{bars}</pre>"
+    page = _page(tmp_path, banner_html(RANDOM_WEIGHTS_MARKER) + banner_html(RANDOM_WEIGHTS_MARKER) + f"<pre>{bars}</pre>"
                  f"<table><tr><td>{long_cell}</td><td style='white-space:nowrap'>{long_cell}</td></tr></table>")
-    check = check_page(browser, page, random_weights=True, screenshot=tmp_path / "shot.png")
-    assert check.banners == 2 and check.marker_mentions == 2
+    check = check_page(browser, page, caveat=RANDOM_WEIGHTS_MARKER, screenshot=tmp_path / "shot.png")
+    assert check.banners == 2 and check.caveat_mentions == {RANDOM_WEIGHTS_MARKER: 2}
     assert check.progress_lines == {"shape": 10}
     assert len(check.wrapped_cells) == 1 and check.wrapped_cells[0].startswith("0.123 ± 0.004")
     assert check.cut_off  # the cell that may not wrap makes the page wider than the window
     assert len(check.problems) == 4 and not check.ok
     assert (tmp_path / "shot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    clean = check_page(browser, _page(tmp_path, "<table><tr><td>0.1</td></tr></table>"), random_weights=False)
+    clean = check_page(browser, _page(tmp_path, "<table><tr><td>0.1</td></tr></table>"), caveat=None)
     assert clean.ok and clean.banners == 0 and clean.wrapped_cells == []
 
 
@@ -62,9 +63,9 @@ def test_the_checker_looks_at_the_whole_page_and_refuses_stderr_boxes_and_repeat
                      for notion in ("shape", "object colour", "background colour"))
     first_screen = f"<div style='height:{SCREEN_HEIGHT + 400}px'>figures</div>"
     parameters = "<pre style='overflow-x:auto'>projections = {" + "'shape': '/runs/demo/02_fit-shape/projection.pt', " * 12 + "}</pre>"
-    page = _page(tmp_path, banner_html() + first_screen + parameters + _stderr(bars)
+    page = _page(tmp_path, banner_html(RANDOM_WEIGHTS_MARKER) + first_screen + parameters + _stderr(bars)
                  + "".join(_stderr(warning) for _ in range(24)))
-    check = check_page(browser, page, random_weights=True, screenshot=tmp_path / "shot.png")
+    check = check_page(browser, page, caveat=RANDOM_WEIGHTS_MARKER, screenshot=tmp_path / "shot.png")
     assert check.stderr_boxes == 25
     assert check.warnings == {"UserWarning: AMI/NMI: k-means ran with fewer than 39 points per class": 24}
     assert len(check.cut_off) == 1 and "projections" in check.cut_off[0]
@@ -75,8 +76,8 @@ def test_the_checker_looks_at_the_whole_page_and_refuses_stderr_boxes_and_repeat
     note = WarningNote()
     for _ in range(24):
         note.record("AMI/NMI: k-means ran with fewer than 39 points per class", UserWarning, "experiment.py", 128)
-    page = _page(tmp_path, banner_html() + first_screen + warnings_html(note.take_new()) + f"<pre>{bars}</pre>")
-    clean = check_page(browser, page, random_weights=True)
+    page = _page(tmp_path, banner_html(RANDOM_WEIGHTS_MARKER) + first_screen + warnings_html(note.take_new()) + f"<pre>{bars}</pre>")
+    clean = check_page(browser, page, caveat=RANDOM_WEIGHTS_MARKER)
     assert clean.ok, clean.problems
     assert clean.warnings == {"UserWarning: AMI/NMI: k-means ran with fewer than 39 points per class": 1}
     assert clean.stderr_boxes == 0 and len(clean.progress_lines) == 3
@@ -114,7 +115,7 @@ def test_a_notebook_shows_each_warning_once_in_a_note_and_progress_as_output(bro
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, tmp_path / "warnings.ipynb")
     execute_notebook(tmp_path / "warnings.ipynb", tmp_path / "out.ipynb", {}, cwd=tmp_path)
-    check = check_page(browser, render_html(tmp_path / "out.ipynb"), random_weights=False)
+    check = check_page(browser, render_html(tmp_path / "out.ipynb"), caveat=None)
     assert check.ok, check.problems
     assert check.stderr_boxes == 0 and check.progress_lines == {"shape": 1}
     assert check.warnings == {"UserWarning: raised in a worker": 1,
@@ -130,7 +131,7 @@ def test_the_smoke_run_reads_well_in_a_browser(smoke_run):
     assert len(checks) == 1 + 9  # the index and one page per executed notebook (05 and 06 included)
     for check in checks:
         assert check.ok, (check.page, check.problems)
-        assert check.banners == 1 and check.marker_mentions == 1  # random-tiny: one banner, said once
+        assert check.banners == 1 and check.caveat_mentions == {RANDOM_WEIGHTS_MARKER: 1}  # random-tiny: one banner, said once
         assert all(count <= 5 for count in check.progress_lines.values())
         assert check.stderr_boxes == 0 and all(count == 1 for count in check.warnings.values())
         assert not check.cut_off

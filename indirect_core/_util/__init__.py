@@ -3,5 +3,5 @@ marker. Imports nothing of the package; everything else may import it."""
 import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, submodules=[
-    "atomic", "errors", "labels", "naming", "progress", "random_weights", "torch_files", "validation",
+    "atomic", "caveats", "errors", "labels", "naming", "progress", "torch_files", "validation",
     "worker_warnings"])

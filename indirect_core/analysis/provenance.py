@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.caveats import caveat_of
 
 PACKAGES = ("indirect-core", "torch", "torchvision", "clip-anytorch", "pytorch-metric-learning", "faiss-cpu",
             "scikit-learn", "numpy", "pandas", "pillow")
@@ -53,8 +53,8 @@ def provenance(backbone: dict, dataset: dict, seeds: list[int], prompts: dict[st
                **settings: Any) -> dict[str, Any]:
     """Everything needed to reproduce a result, as a JSON-ready dict."""
     record: dict[str, Any] = {}
-    if backbone.get("random_weights"):
-        record["WARNING"] = RANDOM_WEIGHTS_MARKER
+    if caveat_of(backbone):
+        record["WARNING"] = caveat_of(backbone)
     record.update({
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "backbone": backbone, "dataset": dataset, "seeds": list(seeds), "settings": settings,

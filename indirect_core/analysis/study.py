@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from ..backbone import Backbone
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.caveats import caveat_of
 from ..features.cache import ImageFeatures, image_features
 from ..data.datasets import Dataset, load_dataset
 from .._util.errors import ConfigError
@@ -43,8 +43,9 @@ class StudyResult:
     notions: dict[str, Notion] = field(default_factory=dict, repr=False)
 
     @property
-    def random_weights(self) -> bool:
-        return bool(self.backbone.get("random_weights"))
+    def caveat(self) -> str | None:
+        """The backbone's caveat (``_util.caveats``): what every table of this study says about itself."""
+        return caveat_of(self.backbone)
 
 
 def fit_space(backbone: Backbone, notion: Notion, model: str = "indirect", n_components: int = 128,
@@ -105,8 +106,8 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
                                        keep=kept if run_seeds[0] == seeds[0] else None))
     all_runs = pd.concat(runs, ignore_index=True)
     summary = summarize(all_runs)
-    if backbone.random_weights:
-        all_runs.insert(0, "weights", RANDOM_WEIGHTS_MARKER)
+    if backbone.caveat:
+        all_runs.insert(0, "weights", backbone.caveat)
     settings = {"models": models, "seeds": seeds, "n_components": n_components, "n_prompts": n_prompts,
                 "prompt_words": prompt_words, "notions": [n.name for n in notions],
                 "model_options": dict(model_options or {}),

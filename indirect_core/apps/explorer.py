@@ -153,8 +153,8 @@ def grids_html(results: Mapping[str, pd.DataFrame], spaces: Mapping[str, Space] 
 def static_page(results: Mapping[str, pd.DataFrame], spaces: Mapping[str, Space], title: str,
                 map_png: bytes | None = None) -> str:
     """A self-contained HTML page of the grids (and the map): what an offline reader of the notebook sees."""
-    random_weights = any(s.random_weights for s in spaces.values())
-    body = (banner_html() if random_weights else "") + f"<h2>{html.escape(title)}</h2>" + grids_html(results, spaces)
+    caveat = next((s.caveat for s in spaces.values() if s.caveat), None)
+    body = (banner_html(caveat) if caveat else "") + f"<h2>{html.escape(title)}</h2>" + grids_html(results, spaces)
     if map_png:
         body += ("<h3>Map of the space (UMAP)</h3><img alt='UMAP map' style='max-width:100%' src='data:image/png;"
                  f"base64,{base64.b64encode(map_png).decode('ascii')}'>")
@@ -277,7 +277,7 @@ def draw_map(space: Space, label_column: str | None = None, seed: int = 0) -> An
     column = label_column or default_label_column(space)
     labels = space.labels[column].tolist() if column else None
     return plots.plot_space_map(space_map(space, seed=seed), labels, title=f"{space.name} · {space.solver_name}",
-                          label_name=column, random_weights=space.random_weights)
+                          label_name=column, caveat=space.caveat)
 
 
 # ---------------------------------------------------------------------- the app

@@ -18,7 +18,6 @@ import pandas as pd
 
 from .._util.atomic import atomic_path, write_json_atomic, write_text_atomic
 from .._util.errors import ConfigError, DatasetError
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from .._util.validation import as_matrix, check_int
 from ..analysis.study import fit_space
 from ..backbone import Backbone, sha256_file, spec_weights
@@ -112,7 +111,7 @@ class Space:
 
     @property
     def backbone(self) -> dict:
-        """Identity of the CLIP backbone (name, weights sha256, random_weights, embed_dim)."""
+        """Identity of the CLIP backbone (name, weights sha256, random_weights, caveat, embed_dim)."""
         return self._backbone.identity()
 
     @property
@@ -167,6 +166,11 @@ class Space:
         """True when the backbone has random weights: everything this space gives is a pipeline check."""
         return bool(self._backbone.random_weights)
 
+    @property
+    def caveat(self) -> str | None:
+        """The backbone's caveat (``_util.caveats``) when it is a stand-in CLIP, else None."""
+        return self._backbone.caveat
+
     def __len__(self) -> int:
         return len(self._paths)
 
@@ -183,14 +187,14 @@ class Space:
             "n_images": len(self), "label_columns": list(self._labels.columns), "skipped": dict(self.skipped),
             "index": {"requested": self.index_kind, "nprobe": self.nprobe,
                       **(self._index.describe() if self._index is not None else {"kind": None})}}
-        if self.random_weights:
-            record["warning"] = RANDOM_WEIGHTS_MARKER
+        if self.caveat:
+            record["warning"] = self.caveat
         return record
 
     def __repr__(self) -> str:
         fitted = "" if self._model is None else \
             f", solver {self.solver!r} ({self.solver_name}), seed {self.random_state}, {len(self.prompts)} prompts"
-        weights = f" [{RANDOM_WEIGHTS_MARKER}]" if self.random_weights else ""
+        weights = f" [{self.caveat}]" if self.caveat else ""
         return (f"Space({self.name!r}{fitted}, {self.n_components} dimensions, {len(self)} images, backbone "
                 f"{self._backbone.name}){weights}")
 

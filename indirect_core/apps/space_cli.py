@@ -217,11 +217,12 @@ def _info(args: argparse.Namespace) -> int:
 
 def _print_info(record: dict, folder: Path) -> None:
     """The human-readable summary of a space record."""
-    from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+    from .._util.caveats import caveat_of
     from .space import model_options_of
 
-    if record.get("warning") == RANDOM_WEIGHTS_MARKER or record["backbone"].get("random_weights"):
-        print(f"!! {RANDOM_WEIGHTS_MARKER.upper()}")
+    caveat = caveat_of(record["backbone"]) or record.get("warning")
+    if caveat:
+        print(f"!! {caveat.upper()}")
     backbone = record["backbone"]
     index = record["index"]
     lines = [f"space {record['name']!r} in {folder}",
@@ -255,7 +256,6 @@ def _print_skipped(skipped: dict[str, str], limit: int = 10) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .._util.random_weights import RANDOM_WEIGHTS_MARKER
     from .space import Space
     from .space_folder import default_backbone_spec
 
@@ -269,12 +269,12 @@ def _search(args: argparse.Namespace) -> int:
                   "k": args.k, "results": results.to_dict("records")}
         if note:
             record["note"] = note
-        if space.random_weights:
-            record["warning"] = RANDOM_WEIGHTS_MARKER
+        if space.caveat:
+            record["warning"] = space.caveat
         print(json.dumps(record, indent=2))
         return 0
-    if space.random_weights:
-        print(f"!! {RANDOM_WEIGHTS_MARKER.upper()}")
+    if space.caveat:
+        print(f"!! {space.caveat.upper()}")
     print(f"space {space.name!r} ({space.solver_name}), {len(space)} images; query: "
           + (f"text {args.text!r}" if args.text is not None else f"image {args.image}"))
     if note:

@@ -2,7 +2,7 @@
 
 May import: ``_util`` only. Everything above embeds prompts and images through a ``Backbone``.
 """
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.caveats import RANDOM_WEIGHTS_MARKER
 from .images import read_rgb
 from .loading import (RANDOM_ARCHITECTURES, clip_download_root, default_cache_dir, load_backbone,
                       random_clip_checkpoint, sha256_file, spec_weights)

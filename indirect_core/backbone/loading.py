@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
 
 from .._util.atomic import atomic_path
 from .._util.errors import BackboneError, ConfigError
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER, RandomWeightsWarning
+from .._util.caveats import RANDOM_WEIGHTS_MARKER, RandomWeightsWarning
 from .._util.torch_files import DAMAGED, OBJECTS, error_summary, read_failure
 
 

@@ -15,6 +15,7 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     warnings.simplefilter("ignore", UserWarning)
     import clip
 
+from .._util.caveats import RANDOM_WEIGHTS_MARKER
 from .._util.errors import ConfigError, DatasetError, UnreadableImageError
 from .._util.validation import check_int
 from .images import read_rgb
@@ -33,6 +34,13 @@ class Backbone:
     model: torch.nn.Module = field(repr=False)
     preprocess: Callable[[Image.Image], torch.Tensor] = field(repr=False)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    caveat: str | None = None
+    """What every output made with this backbone says about itself (``_util.caveats``): random weights, shapes-clip,
+    or None for OpenAI's (or your own) CLIP weights."""
+
+    def __post_init__(self) -> None:
+        if self.random_weights and self.caveat is None:
+            self.caveat = RANDOM_WEIGHTS_MARKER
 
     @property
     def embed_dim(self) -> int:
@@ -47,7 +55,7 @@ class Backbone:
     def identity(self) -> dict:
         """What identifies the features this backbone produces: used in cache keys and provenance."""
         return {"name": self.name, "sha256": self.weights_sha256, "random_weights": self.random_weights,
-                "embed_dim": self.embed_dim}
+                "caveat": self.caveat, "embed_dim": self.embed_dim}
 
     @property
     def key(self) -> str:

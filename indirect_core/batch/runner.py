@@ -166,8 +166,8 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
 
     ``executor="ray"``: every notebook is a Ray task, on the cluster at ``address`` (or ``$RAY_ADDRESS``).
     """
-    from .._util.random_weights import RANDOM_WEIGHTS_MARKER
-    from ..report.run_index import used_random_weights, write_index
+    from .._util.caveats import RANDOM_WEIGHTS_MARKER
+    from ..report.run_index import run_caveat, write_index
 
     plan = load_plan(plan_path)
     engine = get_engine(executor, address)  # before anything is written: Ray missing, or its cluster unreachable
@@ -185,11 +185,14 @@ def run_plan(plan_path: str | Path, run_dir: str | Path | None = None, n_jobs: i
     index = write_index(run_dir, plan, results, figures_dir=Path(figures_dir) if figures_dir else None)
     failed = [r for r in results if r.state in ("failed", "blocked")]
     log(f"report: {index}" + (f" — {len(failed)} job(s) failed or blocked" if failed else ""))
-    if used_random_weights(run_dir):
+    caveat = run_caveat(run_dir)
+    if caveat:
         rule = "!" * 78
-        log(f"{rule}\n!! {RANDOM_WEIGHTS_MARKER.upper()}\n!! At least one notebook ran with a randomly "
-            f"initialised CLIP (random-tiny, or 'auto' found no weights).\n!! Put the OpenAI weights (e.g. ViT-B-32.pt) in "
-            f"~/.cache/clip or set INDIRECT_CLIP_CHECKPOINT, then re-run.\n{rule}")
+        what = ("a randomly initialised CLIP (random-tiny)" if caveat == RANDOM_WEIGHTS_MARKER else
+                "shapes-clip, the small CLIP trained here on synthetic shapes ('auto' found no OpenAI weights)")
+        log(f"{rule}\n!! {caveat.upper()}\n!! At least one notebook ran with {what}.\n!! For the paper's numbers "
+            f"put the OpenAI weights (e.g. ViT-B-32.pt) in ~/.cache/clip or set INDIRECT_CLIP_CHECKPOINT, then "
+            f"re-run.\n{rule}")
     if failed:
         raise BatchFailed(f"{len(failed)} of {len(results)} notebook job(s) failed or were blocked: "
                           + ", ".join(r.job.id for r in failed) + f". See {index}")

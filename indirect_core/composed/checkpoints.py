@@ -23,7 +23,7 @@ from torch import nn
 from .._util.atomic import atomic_path
 from ..backbone import Backbone
 from .._util.errors import ConfigError
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.caveats import caveat_of
 from .._util.torch_files import DAMAGED, OBJECTS, load_weights, read_failure
 from .mappers import LinCIRPhi, Pic2WordMapper
 
@@ -189,8 +189,8 @@ def checkpoint_object(mapper: nn.Module, metadata: dict | None = None, epoch: in
     if metadata is not None:
         obj[METADATA_KEY] = {"format": METADATA_FORMAT, "method": method, **metadata}
         backbone = metadata.get("backbone")
-        if isinstance(backbone, dict) and backbone.get("random_weights"):
-            obj[METADATA_KEY]["warning"] = RANDOM_WEIGHTS_MARKER
+        if isinstance(backbone, dict) and caveat_of(backbone):
+            obj[METADATA_KEY]["warning"] = caveat_of(backbone)
     return obj
 
 

@@ -19,7 +19,6 @@ import torch
 from ..backbone import Backbone
 from .._util.errors import ConfigError
 from .._util.progress import progress_bar
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from .baselines import ComposedMethod, query_features as method_query_features, resolve_method
 from .metrics import (FASHIONIQ_KS, GENECIS_KS, MAP_KS, RECALL_KS, SUBSET_KS, average_over_subsets,
                       mean_average_precision_at_k, recall_at_k, recall_subset_at_k)
@@ -141,12 +140,12 @@ def evaluate(query_set: QuerySet, image_features: object, query_features: object
     return results
 
 
-def results_table(rows: Iterable[Mapping[str, object]], random_weights: bool = False) -> pd.DataFrame:
+def results_table(rows: Iterable[Mapping[str, object]], caveat: str | None = None) -> pd.DataFrame:
     """Tidy table: one row per (benchmark, split, subset, method) with the metric columns, plus one
     ``subset="average"`` row per method wherever a benchmark split has several subsets (FashionIQ's headline).
 
-    Each input row holds ``TABLE_KEYS`` and metric values. With ``random_weights`` every row's ``warning`` says
-    "random weights: pipeline check, not a result".
+    Each input row holds ``TABLE_KEYS`` and metric values. With a ``caveat`` (the backbone's, ``_util.caveats``)
+    every row's ``warning`` says it.
     """
     rows = [dict(r) for r in rows]
     if not rows:
@@ -169,9 +168,9 @@ def results_table(rows: Iterable[Mapping[str, object]], random_weights: bool = F
             out.append({"benchmark": benchmark, "split": split, "subset": AVERAGE_SUBSET, "method": method[0],
                         "n_queries": int(sum(r["n_queries"] for r in mine)), **average})
     table = pd.DataFrame(out, columns=[*TABLE_KEYS, *metrics])
-    if random_weights:
-        table["warning"] = RANDOM_WEIGHTS_MARKER
-        table.attrs["warning"] = RANDOM_WEIGHTS_MARKER
+    if caveat:
+        table["warning"] = caveat
+        table.attrs["warning"] = caveat
     return table
 
 
@@ -210,4 +209,4 @@ def evaluate_methods(methods: Sequence[ComposedMethod | str], backbone: Backbone
                              "method": method.name, "n_queries": len(query_set),
                              **evaluate(query_set, features, queries, ks)})
                 bar.update(1)
-    return results_table(rows, random_weights=backbone.random_weights)
+    return results_table(rows, caveat=backbone.caveat)

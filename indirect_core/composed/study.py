@@ -91,7 +91,7 @@ def run_benchmark(backbone: Backbone, benchmark: str, methods: Sequence[str], ma
                 else:
                     submissions += _submit(query_set, images, queries[method.name], method.name, submission_dir)
                 bar.update(1)
-    table = results_table(rows, random_weights=backbone.random_weights) if rows else pd.DataFrame()
+    table = results_table(rows, caveat=backbone.caveat) if rows else pd.DataFrame()
     return ComposedStudy(table, query_sets, features, per_set, resolved, submissions)
 
 

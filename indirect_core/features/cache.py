@@ -19,6 +19,7 @@ import torch
 from .._util.atomic import atomic_path, write_json_atomic
 from ..backbone import Backbone, default_cache_dir
 from ..data.datasets import Dataset
+from .._util.caveats import caveat_of
 from .._util.errors import BackboneError, ConfigError, DatasetError
 from .._util.validation import check_int
 from .._util.progress import progress_bar
@@ -53,12 +54,13 @@ class ImageFeatures:
 def describe(cached: ImageFeatures) -> dict:
     """The cache's identity for display and provenance: backbone hash, image counts, location."""
     record = {"backbone": cached.backbone["name"], "backbone_sha256": cached.backbone["sha256"],
-              "random_weights": bool(cached.backbone.get("random_weights")), "dataset": cached.dataset["name"],
+              "random_weights": bool(cached.backbone.get("random_weights")), "caveat": caveat_of(cached.backbone),
+              "dataset": cached.dataset["name"],
               "n_images": int(cached.dataset["n_images"]), "n_features": int(len(cached.features)),
               "feature_dim": int(cached.features.shape[1]) if cached.features.ndim == 2 else 0,
               "n_skipped": len(cached.skipped), "location": str(cached.location)}
-    if record["random_weights"]:
-        record["warning"] = "random weights: pipeline check, not a result"
+    if caveat_of(cached.backbone):
+        record["warning"] = caveat_of(cached.backbone)
     return record
 
 
@@ -284,8 +286,8 @@ def _write_manifest(folder: Path, result: ImageFeatures, shard_size: int, names:
     manifest = {"format": CACHE_FORMAT, "backbone": result.backbone, "dataset": result.dataset,
                 "n_images": int(result.dataset["n_images"]), "n_features": int(len(result.features)),
                 "skipped": result.skipped, "shard_size": shard_size, "shards": list(names)}
-    if result.backbone.get("random_weights"):
-        manifest["warning"] = "random weights: pipeline check, not a result"
+    if caveat_of(result.backbone):
+        manifest["warning"] = caveat_of(result.backbone)
     path = folder / "manifest.json"
     if path.is_file():
         try:

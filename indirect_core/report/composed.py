@@ -18,7 +18,6 @@ import torch
 from .._util.atomic import write_json_atomic, write_text_atomic
 from .._util.errors import ConfigError
 from .._util.validation import check_int
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from ..composed.evaluate import TABLE_KEYS, rank_gallery, rank_subsets
 from ..composed.queries import QuerySet
 
@@ -82,14 +81,15 @@ def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def to_markdown(table: pd.DataFrame, title: str | None = None, random_weights: bool | None = None) -> str:
+def to_markdown(table: pd.DataFrame, title: str | None = None, marked: bool = True) -> str:
     """The composed results as a Markdown table per benchmark subset, best values bold, in percent.
 
-    ``random_weights=None`` marks the table when its rows say so; pass False where the page has its banner."""
+    ``marked``: the table's caveat (its ``warning`` column, ``_util.caveats``) above it; pass False where the page
+    shows its banner."""
     metrics = metric_columns(table)
     lines = [f"## {title}", ""] if title else []
-    if random_weights or (random_weights is None and "warning" in table.columns):
-        lines += [f"> **{RANDOM_WEIGHTS_MARKER}**", ""]
+    if marked and "warning" in table.columns:
+        lines += [f"> **{table['warning'].iloc[0]}**", ""]
     for block_title, part in _blocks(table):
         lines += [f"**{block_title}**", "", "| method | " + " | ".join(metrics) + " |",
                   "|---|" + "---:|" * len(metrics)]
@@ -104,7 +104,7 @@ def to_latex(table: pd.DataFrame, caption: str = "Composed image retrieval") -> 
     """The composed results as a booktabs LaTeX table (percent, best bold, one block per benchmark subset)."""
     metrics = metric_columns(table)
     if "warning" in table.columns:
-        caption = f"{caption} ({RANDOM_WEIGHTS_MARKER})"
+        caption = f"{caption} ({table['warning'].iloc[0]})"
     lines = ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{_escape(caption)}}}",
              "\\begin{tabular}{l" + "r" * len(metrics) + "}", "\\toprule",
              "Method & " + " & ".join(_escape(m) for m in metrics) + " \\\\"]
@@ -174,10 +174,10 @@ def show(study: object, caption: str | None = None) -> None:
               f"Hidden test split: submission files written: {names}")
         return
     show_html(f"<style>{STYLE}</style>" + to_html(study.table, caption=caption),
-              to_markdown(study.table, title=caption, random_weights=False))
+              to_markdown(study.table, title=caption, marked=False))
 
 
-def plot_examples(study: object, n: int, seed: int = 0, k: int = 5, random_weights: bool = False) -> object:
+def plot_examples(study: object, n: int, seed: int = 0, k: int = 5, caveat: str | None = None) -> object:
     """Figure: ``n`` example queries of the first query set, each method's top-``k`` framed by ground truth."""
     from .plots import caption, plot_neighbours
 
@@ -189,7 +189,7 @@ def plot_examples(study: object, n: int, seed: int = 0, k: int = 5, random_weigh
     references = [query_set.images.image_paths[query_set.reference[q]] for q in queries]
     texts = [" / ".join(query_set.captions[q]) if not isinstance(query_set.captions[q], str)
              else query_set.captions[q] for q in queries]
-    fig = plot_neighbours(references, paths, correct=hits, random_weights=random_weights, query_labels=texts,
+    fig = plot_neighbours(references, paths, correct=hits, caveat=caveat, query_labels=texts,
                           legend=("ground-truth target", "other image"))
     return caption(fig, f"{len(queries)} example queries of {query_set.name}: the top {k} of each method")
 

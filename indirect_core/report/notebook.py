@@ -7,9 +7,9 @@ import html
 import warnings
 from typing import Any
 
-from .._util.random_weights import RandomWeightsWarning, banner_text
+from .._util.caveats import RandomWeightsWarning, banner_text
 
-BANNER_CLASS = "indirect-random-weights"
+BANNER_CLASS = "indirect-caveat"
 """CSS class of the one banner a page made with random weights shows (tests count it)."""
 
 BANNER_STYLE = ("background:#b00020;color:#fff;padding:.8em 1em;font-weight:bold;border-radius:4px;"
@@ -115,13 +115,13 @@ def show_text(text: str) -> None:
     show_html(f"<p>{html.escape(text)}</p>", text)
 
 
-def banner_html() -> str:
-    """The random-weights banner as an HTML block (one per page)."""
-    return f"<div class='{BANNER_CLASS}' style='{BANNER_STYLE}'>{html.escape(banner_text())}</div>"
+def banner_html(caveat: str) -> str:
+    """The banner of a backbone's caveat (``_util.caveats``) as an HTML block (one per page)."""
+    return f"<div class='{BANNER_CLASS}' style='{BANNER_STYLE}'>{html.escape(banner_text(caveat))}</div>"
 
 
 def show_backbone(backbone: Any, data: Any = None, cached: Any = None) -> None:
-    """One line naming the backbone (and dataset), with the banner when its weights are random."""
+    """One line naming the backbone (and dataset), with the banner of its caveat when it is a stand-in CLIP."""
     line = f"Backbone {backbone.name} (sha256 {backbone.weights_sha256[:12]}…)"
     if data is not None:
         line += f"; dataset {data.name}: {len(data)} images"
@@ -129,9 +129,9 @@ def show_backbone(backbone: Any, data: Any = None, cached: Any = None) -> None:
             line += (f" ({len(cached.skipped)} unreadable or passed-over file(s) left out: "
                      f"{', '.join(list(cached.skipped)[:5])})")
     text = f"<p>{html.escape(line)}</p>"
-    if backbone.random_weights:
-        text = banner_html() + text
-    show_html(text, (banner_text() + "\n" if backbone.random_weights else "") + line)
+    if backbone.caveat:
+        text = banner_html(backbone.caveat) + text
+    show_html(text, (banner_text(backbone.caveat) + "\n" if backbone.caveat else "") + line)
 
 
 def show_results(result: Any, caption: str | None = None) -> None:
@@ -141,4 +141,4 @@ def show_results(result: Any, caption: str | None = None) -> None:
 
     notes = {notion: [f"prompt words: {describe_overlap(overlap)}"] for notion, overlap in result.overlaps.items()}
     show_html(f"<style>{STYLE}</style>" + to_html(result.summary, notes=notes, caption=caption),
-          to_markdown(result.summary, random_weights=False, title=caption, notes=notes))
+          to_markdown(result.summary, caveat=None, title=caption, notes=notes))

@@ -1,7 +1,7 @@
 """Check a run's pages as a reader sees them: index.html and every notebook page in headless Chromium.
 
-At 1200 px wide, over the whole height of each page, a page must show exactly one random-weights banner when
-the run used random weights (none otherwise), at most a handful of progress lines per progress bar, no
+At 1200 px wide, over the whole height of each page, a page must show exactly one banner with the caveat of the
+stand-in CLIP the run used (random weights or shapes-clip, ``_util.caveats``; none otherwise), at most a handful of progress lines per progress bar, no
 stderr box (the pink boxes of error output: progress and warnings belong elsewhere), no warning shown twice
 (printed by Python or listed in a warnings note), nothing cut off (content wider or taller than the box that
 clips or scrolls it, or wider than the page) and no table cell whose text wraps onto a second line (measured
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._util.errors import ConfigError
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.caveats import CAVEATS
 
 WIDTH = 1200
 SCREEN_HEIGHT = 1600
@@ -89,7 +89,7 @@ class PageCheck:
 
     page: Path
     banners: int
-    marker_mentions: int
+    caveat_mentions: dict[str, int]
     progress_lines: dict[str, int]
     wrapped_cells: list[str]
     screenshot: Path | None
@@ -130,15 +130,17 @@ def start_browser(width: int = WIDTH, height: int = SCREEN_HEIGHT, profile: str 
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
 
-def check_page(driver: Any, page: Path, random_weights: bool, screenshot: Path | None = None,
+def check_page(driver: Any, page: Path, caveat: str | None, screenshot: Path | None = None,
                max_progress_lines: int = MAX_PROGRESS_LINES) -> PageCheck:
-    """Open ``page`` and measure it whole; ``random_weights`` says whether one banner is expected."""
+    """Open ``page`` and measure it whole; ``caveat`` is the one banner expected (None: no banner)."""
+    from .notebook import BANNER_CLASS
+
     driver.get(Path(page).resolve().as_uri())
-    banners = int(driver.execute_script("return document.querySelectorAll('.indirect-random-weights').length"))
+    banners = int(driver.execute_script(f"return document.querySelectorAll('.{BANNER_CLASS}').length"))
     text, listed = driver.execute_script(_WARNINGS_JS)
     text = text or ""
-    mentions = text.lower().count(RANDOM_WEIGHTS_MARKER.lower()) + sum(
-        item.lower().count(RANDOM_WEIGHTS_MARKER.lower()) for item in listed)
+    written = (text + "\n" + "\n".join(listed)).lower()
+    mentions = {c: written.count(c.lower()) for c in CAVEATS if written.count(c.lower())}
     lines = [line.strip() for line in text.splitlines()]
     progress = Counter(m.group("desc").strip() or "(bar)" for line in lines if (m := PROGRESS_LINE.match(line)))
     shown = Counter(f"{m.group('category')}: {m.group('message').strip()}" for line in lines
@@ -153,10 +155,9 @@ def check_page(driver: Any, page: Path, random_weights: bool, screenshot: Path |
         shot = save_full_screenshot(driver, screenshot, height)
     check = PageCheck(Path(page), banners, mentions, dict(progress), wrapped, shot, stderr_boxes, dict(shown),
                       cut_off, height)
-    expected = 1 if random_weights else 0
-    if banners != expected or mentions != expected:
-        check.problems.append(f"{banners} random-weights banner(s) and {mentions} mention(s) of the marker, "
-                              f"expected {expected}")
+    expected = {caveat: 1} if caveat else {}
+    if banners != len(expected) or mentions != expected:
+        check.problems.append(f"{banners} caveat banner(s) and mentions {mentions}, expected {expected or 'none'}")
     check.problems += [f"{count} progress lines for bar {desc!r} (at most {max_progress_lines})"
                        for desc, count in progress.items() if count > max_progress_lines]
     if stderr_boxes:
@@ -185,17 +186,17 @@ def save_full_screenshot(driver: Any, target: Path, height: int | None = None) -
 
 def check_run(run_dir: str | Path, max_progress_lines: int = MAX_PROGRESS_LINES) -> list[PageCheck]:
     """Check ``index.html`` and every notebook page of a run folder; screenshots in ``<run>/screenshots``."""
-    from .run_index import used_random_weights
+    from .run_index import run_caveat
 
     run_dir = Path(run_dir)
     index = run_dir / "index.html"
     if not index.is_file():
         raise ConfigError(f"{index} does not exist: run a plan first (make report)")
-    random_weights = used_random_weights(run_dir)
+    caveat = run_caveat(run_dir)
     pages = [index] + sorted(p for p in run_dir.glob("*/*/*/*.html"))
     driver = start_browser()
     try:
-        return [check_page(driver, page, random_weights,
+        return [check_page(driver, page, caveat,
                            run_dir / "screenshots" / (page.relative_to(run_dir).as_posix()
                                                       .removesuffix(".html").replace("/", "__") + ".png"),
                            max_progress_lines) for page in pages]

@@ -8,7 +8,6 @@ from typing import Any, Iterable, Sequence
 
 from .._util.atomic import write_json_atomic, write_text_atomic
 from .._util.validation import check_int
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
 from ..analysis.experiment import DEFAULT_MODELS
 from ..analysis.provenance import provenance
 from ..analysis.study import StudyResult, evaluate_notions, resolve_notions
@@ -26,15 +25,15 @@ def write_results(result: StudyResult, out: str | Path, title: str, **extra_prov
     write_text_atomic(out / "runs.csv", result.runs.to_csv(index=False))
     flat = result.summary.copy()
     flat.columns = [f"{metric}_{stat}" if stat else metric for metric, stat in flat.columns]
-    if result.random_weights:
-        flat.insert(0, "weights", RANDOM_WEIGHTS_MARKER)
+    if result.caveat:
+        flat.insert(0, "weights", result.caveat)
     write_text_atomic(out / "summary.csv", flat.to_csv())
     notes = {notion: [f"Prompt words: {describe_overlap(overlap)}"
                       + (f"; {overlap['n_words_used']} used (strict)" if result.settings.get("prompt_words") ==
                          "strict" else "")] for notion, overlap in result.overlaps.items()}
-    write_text_atomic(out / "results.md", to_markdown(result.summary, result.random_weights, title=title,
+    write_text_atomic(out / "results.md", to_markdown(result.summary, result.caveat, title=title,
                                                       notes=notes) + "\n")
-    write_text_atomic(out / "results.tex", to_latex(result.summary, result.random_weights, caption=title))
+    write_text_atomic(out / "results.tex", to_latex(result.summary, result.caveat, caption=title))
     settings = {k: v for k, v in result.settings.items() if k != "seeds"}
     write_json_atomic(out / "provenance.json", provenance(
         result.backbone, result.dataset, result.settings["seeds"], result.prompts, **settings,
@@ -64,6 +63,6 @@ def run_study(dataset: str = "synthetic-shapes", backbone: str = "auto",
     write_results(result, out, title, skipped_images=cached.skipped, feature_cache=str(cached.location),
                   dataset_options=dataset_options or {})
     if progress:
-        print(to_markdown(result.summary, result.random_weights, title=title))
+        print(to_markdown(result.summary, result.caveat, title=title))
         print(f"\nwrote {out}/results.md, results.tex, runs.csv, summary.csv, provenance.json")
     return out

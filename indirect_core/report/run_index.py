@@ -21,7 +21,7 @@ from ..analysis.experiment import summarize
 from ..core.models import MODELS, display_name
 from .._util.naming import slug
 from .notebook import banner_html
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER, banner_text
+from .._util.caveats import CAVEATS, banner_text, caveat_of
 from .tables import STYLE as TABLE_STYLE
 from .tables import to_html, to_markdown
 from ..composed.methods import MAPPER_METHODS, method_name
@@ -49,13 +49,15 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{f
 """
 
 
-def used_random_weights(run_dir: Path) -> bool:
-    """Whether any job's provenance says it used random CLIP weights."""
+def run_caveat(run_dir: Path) -> str | None:
+    """The caveat of the stand-in CLIP any job's provenance says it used (``_util.caveats``; random weights
+    first when a run holds both), or None."""
+    found = set()
     for path in run_dir.rglob("provenance.json"):
         record = _read_json(path)
-        if record.get("backbone", {}).get("random_weights") or record.get("WARNING") == RANDOM_WEIGHTS_MARKER:
-            return True
-    return False
+        found.add(caveat_of(record.get("backbone")) or (record.get("WARNING") if record.get("WARNING") in CAVEATS
+                                                        else None))
+    return next((caveat for caveat in CAVEATS if caveat in found), None)
 
 
 def _read_json(path: Path) -> dict:
@@ -140,12 +142,12 @@ def write_analysis_figures(run_dir: Path, plan: dict, results: Sequence) -> list
     if not frames:
         return []
     runs = pd.concat(frames, ignore_index=True)
-    random_weights = "weights" in runs.columns and runs["weights"].notna().any()
+    caveat = next(iter(runs["weights"].dropna()), None) if "weights" in runs.columns else None
     x, label = (sweep_key, {"n_components": "embedding size", "n_prompts": "number of prompts"}[sweep_key]) \
         if sweep_key else ("backbone", "CLIP backbone")
     written = []
     for (dataset, backbone), part in runs.groupby(["dataset", "backbone"] if sweep_key else ["dataset", "dataset"]):
-        fig = plots.plot_sweep(part, x, x_label=label, random_weights=random_weights)
+        fig = plots.plot_sweep(part, x, x_label=label, caveat=caveat)
         name = f"analysis_{slug(dataset)}" + (f"_{slug(backbone)}" if sweep_key else "")
         stem = run_dir / "figures" / name
         written += [p for p in plots.save_figure(fig, stem) if p.suffix == ".png"]
@@ -253,7 +255,7 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
     composed-retrieval results.
     """
     run_dir = Path(run_dir)
-    random_weights = used_random_weights(run_dir)
+    caveat = run_caveat(run_dir)
     sections = _sections(run_dir, results)
     analysis = write_analysis_figures(run_dir, plan, results)
     extras: dict[str, list] = {}
@@ -270,9 +272,9 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
              f"<p class='muted'>{created} · {len(results)} notebook job(s) · {timing}"
              + (f" · <span class='failed'>{len(failed)} failed or blocked</span>" if failed else "") + "</p>"]
     markdown = [f"# Run: {plan['name']}", "", f"{created} · {len(results)} notebook job(s) · {timing}", ""]
-    if random_weights:
-        parts.append(banner_html())
-        markdown += [f"> **{banner_text()}**", ""]
+    if caveat:
+        parts.append(banner_html(caveat))
+        markdown += [f"> **{banner_text(caveat)}**", ""]
     toc = ["<nav><strong>Contents</strong><ul>"]
     for section in sections:
         anchor = slug(section.prefix)
@@ -303,7 +305,7 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
             parts += [f"<p class='muted'>{html.escape(result.job.id.rsplit('/', 1)[1])}: {html.escape(switches)}</p>",
                       f"<div class='scroll'>{to_html(summary, notes=notes)}</div>"]
             markdown += [f"_{result.job.id.rsplit('/', 1)[1]}: {switches}_", "",
-                         to_markdown(summary, random_weights=False, notes=notes), ""]
+                         to_markdown(summary, caveat=None, notes=notes), ""]
         if section.skipped:
             items = "".join(f"<li><code>{html.escape(p)}</code>: {html.escape(why)}</li>"
                             for p, why in sorted(section.skipped.items()))
@@ -327,7 +329,7 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
                 settings = _composed_settings(result.job.parameters)
                 parts += [f"<p class='muted'>{html.escape(settings)}</p>",
                           f"<div class='scroll'>{composed_html(table)}</div>"]
-                markdown += [f"_{settings}_", "", composed_markdown(table, random_weights=False), ""]
+                markdown += [f"_{settings}_", "", composed_markdown(table, marked=False), ""]
             for figure in section.composed_figures:
                 block, line = _figure(figure, run_dir)
                 parts.append(block)

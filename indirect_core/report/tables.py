@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..core.metrics import METRICS, SHORT_NAMES
 from ..core.models import MODELS, display_name
-from .._util.random_weights import RANDOM_WEIGHTS_MARKER
+from .._util.caveats import banner_text
 
 DECIMALS = 3
 SOLVER_LEGEND = ("InDiReCT = the authors' procedure (random start, full-batch Adam, patience 100); "
@@ -125,20 +125,20 @@ def to_html(summary: pd.DataFrame, notes: dict[str, list[str]] | None = None, ca
     return "\n".join(parts)
 
 
-def to_markdown(summary: pd.DataFrame, random_weights: bool, title: str | None = None,
+def to_markdown(summary: pd.DataFrame, caveat: str | None, title: str | None = None,
                 notes: dict[str, list[str]] | None = None) -> str:
     """A Markdown table per notion (bold best zero-shot mean, the Oracle last and named as the upper bound,
-    footnoted n/a), the random-weights banner when it applies; ``notes`` adds lines under a notion."""
+    footnoted n/a), the backbone's caveat (``_util.caveats``) above it when it has one; ``notes`` adds lines
+    under a notion."""
     table = _layout(summary, notes)
     lines = []
-    if random_weights:
-        lines += [f"> **⚠ {RANDOM_WEIGHTS_MARKER.upper()}** — these numbers come from a CLIP with random "
-                  "weights; they check the pipeline and mean nothing about InDiReCT.", ""]
+    if caveat:
+        lines += [f"> **{banner_text(caveat)}**", ""]
     if title:
         lines += [f"## {title}", ""]
     header = "| model | " + " | ".join(SHORT_NAMES[m] for m in METRICS) + " |"
     for notion in table.notions:
-        lines += [f"### {notion}" + (" (random weights)" if random_weights else ""), "", header,
+        lines += [f"### {notion}", "", header,
                   "|:---|" + "---:|" * len(METRICS)]
         for key, cells, bold, marker in table.rows[notion]:
             name = f"_{_label(key)}_" if _is_upper_bound(key) else _label(key)
@@ -158,12 +158,12 @@ def to_markdown(summary: pd.DataFrame, random_weights: bool, title: str | None =
     return "\n".join(lines)
 
 
-def to_latex(summary: pd.DataFrame, random_weights: bool, caption: str = "Retrieval results") -> str:
+def to_latex(summary: pd.DataFrame, caveat: str | None, caption: str = "Retrieval results") -> str:
     """A booktabs LaTeX table: rows notion × model, the 7 metrics as ``mean $\\pm$ std`` with the paper's short
     names, the best zero-shot mean in bold, the Oracle below a light rule, n/a with a footnote mark."""
     table = _layout(summary)
-    if random_weights:
-        caption = f"{caption}. \\textbf{{{RANDOM_WEIGHTS_MARKER.upper()}}}"
+    if caveat:
+        caption = f"{caption}. \\textbf{{{caveat.upper()}}}"
     header = " & ".join(["Notion", "Model", *[SHORT_NAMES[m] for m in METRICS]])
     body = []
     for number, notion in enumerate(table.notions):
@@ -187,8 +187,8 @@ def to_latex(summary: pd.DataFrame, random_weights: bool, caption: str = "Retrie
     notes = [f"$^{{{i + 1}}}$ n/a: {_latex_escape(reason)}" for i, reason in enumerate(table.footnotes)]
     notes.append("Bold: best zero-shot mean; the Oracle is trained on the evaluation labels (upper bound).")
     lines += [r"\par\footnotesize " + r" \\ ".join(notes), r"\end{table}", ""]
-    if random_weights:
-        lines.insert(0, f"% {RANDOM_WEIGHTS_MARKER}")
+    if caveat:
+        lines.insert(0, f"% {caveat}")
     return "\n".join(lines)
 
 

@@ -2,7 +2,7 @@
 
 Every helper applies :func:`set_theme` (seaborn "paper", colour-blind-safe Okabe–Ito colours, TrueType fonts),
 sizes its figure for a paper column (3.3 in) or a double column (6.9 in), and returns the Figure.
-Figures made from random-weight CLIP numbers get a red banner (``random_weights=True``). Each helper also gives
+Figures made with a stand-in CLIP get a red banner with its caveat (``caveat=backbone.caveat``). Each helper also gives
 its figure a caption (the figure's label, saved as the files' title by :func:`save_figure` and read back by
 :func:`figure_caption`), so a page showing the figure names it in words, never by its file name.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 from .diagnostics import plot_explained_variance, plot_loss_curve, plot_space_map
 from .images import plot_attributions, plot_image_grid, plot_neighbours
 from .metrics import plot_composed_recall, plot_mask_share, plot_metric_bars, plot_metrics_grid, plot_sweep
-from .style import (CAPTION_KEY, COLUMN_WIDTH, DOUBLE_COLUMN_WIDTH, caption, figure_caption, mark_random_weights,
+from .style import (CAPTION_KEY, COLUMN_WIDTH, DOUBLE_COLUMN_WIDTH, caption, figure_caption, mark_caveat,
                     model_colours, save_figure, set_theme)
 
 __all__ = ["COLUMN_WIDTH", "DOUBLE_COLUMN_WIDTH", "CAPTION_KEY", "set_theme", "model_colours", "caption",
-           "figure_caption", "save_figure", "mark_random_weights", "plot_metric_bars", "plot_metrics_grid",
+           "figure_caption", "save_figure", "mark_caveat", "plot_metric_bars", "plot_metrics_grid",
            "plot_sweep", "plot_composed_recall", "plot_mask_share", "plot_loss_curve", "plot_explained_variance",
            "plot_space_map", "plot_image_grid", "plot_neighbours", "plot_attributions"]

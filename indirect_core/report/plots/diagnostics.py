@@ -15,7 +15,7 @@ from ..._util.validation import check_optional_int
 from .style import COLUMN_WIDTH, MODEL_HEX, OKABE_ITO, finish, set_theme
 
 
-def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights: bool = False,
+def plot_loss_curve(loss_curve: Sequence[float], title: str = "", caveat: str | None = None,
                     x_label: str = "iteration") -> Figure:
     """Loss per iteration (or per ``x_label``, e.g. "step"; log y when it spans more than two decades) with the
     best one marked."""
@@ -39,11 +39,11 @@ def plot_loss_curve(loss_curve: Sequence[float], title: str = "", random_weights
     ax.set_ylabel("loss")
     if title:
         ax.set_title(title)
-    return finish(fig, f"Loss curve: {title}" if title else "Loss curve", random_weights)
+    return finish(fig, f"Loss curve: {title}" if title else "Loss curve", caveat)
 
 
 def plot_explained_variance(ratios: Sequence[float], n_components: int | None = None,
-                            random_weights: bool = False) -> Figure:
+                            caveat: str | None = None) -> Figure:
     """Explained-variance ratio per direction (bars) and cumulative (line, right axis); a line at n_components."""
     set_theme()
     values = _as_1d(ratios, "ratios")
@@ -81,7 +81,7 @@ def plot_explained_variance(ratios: Sequence[float], n_components: int | None = 
         ax.set_title(f"k={n_components}: all {len(values)} directions kept", fontsize=7)
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), handlelength=1.2, columnspacing=1.0)
     return finish(fig, f"Explained variance of the prompt embeddings per direction ({len(values)} directions)",
-                  random_weights)
+                  caveat)
 
 
 def _as_1d(values: Any, name: str) -> np.ndarray:
@@ -96,7 +96,7 @@ def _as_1d(values: Any, name: str) -> np.ndarray:
 
 
 def plot_space_map(coordinates: np.ndarray, labels: Sequence[str] | None = None, title: str = "",
-                   label_name: str | None = None, random_weights: bool = False) -> Figure:
+                   label_name: str | None = None, caveat: str | None = None) -> Figure:
     """Scatter of a 2-D map, one colour per label (no colours without labels); the paper's embedding view."""
     set_theme()
     coordinates = np.asarray(coordinates)
@@ -119,4 +119,4 @@ def plot_space_map(coordinates: np.ndarray, labels: Sequence[str] | None = None,
     ax.set_ylabel("UMAP 2")
     if title:
         ax.set_title(title)
-    return finish(fig, title or f"Map of {len(coordinates)} images", random_weights)
+    return finish(fig, title or f"Map of {len(coordinates)} images", caveat)

@@ -22,7 +22,7 @@ from .style import ATTRIBUTION_CMAP, CORRECT_COLOUR, DOUBLE_COLUMN_WIDTH, WRONG_
 
 
 def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, ncols: int = 6,
-                    random_weights: bool = False, title: str | None = None) -> Figure:
+                    caveat: str | None = None, title: str | None = None) -> Figure:
     """A grid of thumbnails (paths, PIL images or HxWx3 arrays) with small titles and a thin frame, axes off;
     ``title`` goes above the grid."""
     set_theme()
@@ -46,12 +46,12 @@ def plot_image_grid(images: Sequence[Any], titles: Sequence[str] | None = None, 
                 ax.set_title(_wrap(titles[i], cell), fontsize=6.5, pad=2)
     if title:
         fig.suptitle(title, fontsize=8)
-    return finish(fig, title or f"{len(arrays)} images", random_weights)
+    return finish(fig, title or f"{len(arrays)} images", caveat)
 
 
 def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Sequence[Any]]],
                     correct: Mapping[str, Sequence[Sequence[bool]]] | None = None,
-                    random_weights: bool = False, query_labels: Sequence[str] | None = None,
+                    caveat: str | None = None, query_labels: Sequence[str] | None = None,
                     legend: tuple[str, str] = ("same class", "different class")) -> Figure:
     """One row per (query, space): the query, then its top-k neighbours there; green/red frames from correct.
 
@@ -113,11 +113,11 @@ def plot_neighbours(queries: Sequence[Any], neighbours: Mapping[str, Sequence[Se
                                   label=f"\u2717 {legend[1]}")],
                    loc="outside lower center", ncol=2, fontsize=7, handlelength=1.2)
     return finish(fig, f"{len(query_arrays)} queries and their {k} nearest images in each of {len(grids)} spaces",
-                  random_weights)
+                  caveat)
 
 
 def plot_attributions(images: Sequence[Any], maps: Mapping[str, Sequence[Any]],
-                      titles: Sequence[str] | None = None, random_weights: bool = False) -> Figure:
+                      titles: Sequence[str] | None = None, caveat: str | None = None) -> Figure:
     """One row per image: the image, then per space its attribution map blended over it (cividis)."""
     set_theme()
     arrays = _image_list(images, "images")
@@ -152,7 +152,7 @@ def plot_attributions(images: Sequence[Any], maps: Mapping[str, Sequence[Any]],
                              shrink=min(0.8, 0.5 + 0.15 * nrows), aspect=20, pad=0.02)
     colourbar.set_label("attribution", fontsize=7)
     colourbar.ax.tick_params(labelsize=6)
-    return finish(fig, f"Attribution maps of {len(arrays)} images in {len(heat)} spaces", random_weights)
+    return finish(fig, f"Attribution maps of {len(arrays)} images in {len(heat)} spaces", caveat)
 
 
 def _image_list(images: Any, name: str) -> list[np.ndarray]:

@@ -18,11 +18,11 @@ from ..._util.errors import ConfigError
 from ...core.metrics import METRICS, SHORT_NAMES
 from ...core.models import MODELS, display_name
 from .style import (COLUMN_WIDTH, COMPOSED_HEX, DOUBLE_COLUMN_WIDTH, MODEL_HEX, caption, finish,
-                    mark_random_weights, model_colours, set_theme)
+                    mark_caveat, model_colours, set_theme)
 
 
 def plot_metric_bars(summary: pd.DataFrame, metric: str = "mean_average_precision_at_r",
-                     random_weights: bool = False, ax: Axes | None = None,
+                     caveat: str | None = None, ax: Axes | None = None,
                      figsize: tuple[float, float] | None = None) -> Figure:
     """Grouped bars of one metric: notions on x, one bar per model (paper order), error bars = std."""
     set_theme()
@@ -43,12 +43,12 @@ def plot_metric_bars(summary: pd.DataFrame, metric: str = "mean_average_precisio
                    handlelength=1.0, columnspacing=1.0)
     else:
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), handlelength=1.0)
-    if random_weights:
-        mark_random_weights(fig)
+    if caveat:
+        mark_caveat(fig, caveat)
     return fig
 
 
-def plot_metrics_grid(summary: pd.DataFrame, metrics: Sequence[str] = METRICS, random_weights: bool = False,
+def plot_metrics_grid(summary: pd.DataFrame, metrics: Sequence[str] = METRICS, caveat: str | None = None,
                       figsize: tuple[float, float] | None = None) -> Figure:
     """One small bar panel per metric (shared y from 0 to 1) and one shared model legend."""
     set_theme()
@@ -75,7 +75,7 @@ def plot_metrics_grid(summary: pd.DataFrame, metrics: Sequence[str] = METRICS, r
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), handlelength=1.0,
                    columnspacing=1.0)
     return finish(fig, f"{', '.join(SHORT_NAMES[m] for m in metrics)} per notion and model (mean ± std over seeds)",
-                  random_weights)
+                  caveat)
 
 
 def _check_summary(summary: Any, metrics: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -143,7 +143,7 @@ def _model_handles(models: Sequence[str]) -> list[Patch]:
 
 
 def plot_sweep(runs: pd.DataFrame, x: str, metric: str = "mean_average_precision_at_r", x_label: str | None = None,
-               random_weights: bool = False) -> Figure:
+               caveat: str | None = None) -> Figure:
     """One panel per notion: the metric (mean ± std over seeds) against a swept setting, one line per model.
 
     ``runs`` has columns notion, model, seed, the metric and ``x`` (numbers are drawn on a log2 axis when they
@@ -196,11 +196,11 @@ def plot_sweep(runs: pd.DataFrame, x: str, metric: str = "mean_average_precision
     for ax in axes[:, 0]:
         ax.set_ylabel(SHORT_NAMES[metric])
     fig.legend(handles=_model_handles(order), loc="outside lower center", ncols=min(len(order), 4))
-    return finish(fig, f"{SHORT_NAMES[metric]} against the {x_label or x} (mean ± std over seeds)", random_weights)
+    return finish(fig, f"{SHORT_NAMES[metric]} against the {x_label or x} (mean ± std over seeds)", caveat)
 
 
 def plot_composed_recall(table: pd.DataFrame, metrics: Sequence[str] | None = None,
-                         random_weights: bool = False) -> Figure:
+                         caveat: str | None = None) -> Figure:
     """Composed retrieval: one panel per benchmark subset, metrics (e.g. R@1 ... R@50) on x, one bar per
     method, values in percent."""
     set_theme()
@@ -239,10 +239,10 @@ def plot_composed_recall(table: pd.DataFrame, metrics: Sequence[str] | None = No
     handles = [Patch(facecolor=colours[m], label=m) for m in methods]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), handlelength=1.0,
                columnspacing=1.0)
-    return finish(fig, f"Composed retrieval: {', '.join(metrics)} per method (%)", random_weights)
+    return finish(fig, f"Composed retrieval: {', '.join(metrics)} per method (%)", caveat)
 
 
-def plot_mask_share(shares: pd.DataFrame, random_weights: bool = False) -> Figure:
+def plot_mask_share(shares: pd.DataFrame, caveat: str | None = None) -> Figure:
     """Mean share of attribution inside the object mask per space (bars, images as dots); dashes = object area."""
     set_theme()
     needed = ["space", "mask_share", "object_area"]
@@ -274,4 +274,4 @@ def plot_mask_share(shares: pd.DataFrame, random_weights: bool = False) -> Figur
     ax.tick_params(axis="x", length=0)
     reference = Line2D([], [], color="black", linestyle="--", linewidth=1.0, label="object area (uniform map)")
     fig.legend(handles=[reference], loc="outside lower center", handlelength=1.8)
-    return finish(fig, "Share of attribution inside the object mask per space (dots: images)", random_weights)
+    return finish(fig, "Share of attribution inside the object mask per space (dots: images)", caveat)

@@ -2,6 +2,7 @@
 (PNG + PDF, atomically, caption as the files' title) and the random-weights banner."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -12,7 +13,6 @@ from PIL import Image
 
 from ..._util.atomic import atomic_path
 from ..._util.errors import ConfigError
-from ..._util.random_weights import RANDOM_WEIGHTS_MARKER
 from ..._util.validation import check_number
 from ...core.models import display_name
 
@@ -68,11 +68,11 @@ def caption(fig: Figure, text: str) -> Figure:
     return fig
 
 
-def finish(fig: Figure, text: str, random_weights: bool) -> Figure:
-    """The last step of every plot helper: caption the figure and, when its numbers come from random weights,
-    add the banner; returns the figure."""
+def finish(fig: Figure, text: str, caveat: str | None) -> Figure:
+    """The last step of every plot helper: caption the figure and, when its numbers come from a stand-in CLIP,
+    add the banner with its caveat (``_util.caveats``); returns the figure."""
     caption(fig, text)
-    return mark_random_weights(fig) if random_weights else fig
+    return mark_caveat(fig, caveat) if caveat else fig
 
 
 def figure_caption(path: Path | str) -> str | None:
@@ -114,15 +114,22 @@ def save_figure(fig: Figure, stem: Path | str, formats: Sequence[str] = ("png", 
     return written
 
 
-def mark_random_weights(fig: Figure) -> Figure:
-    """Put a red 'RANDOM WEIGHTS: PIPELINE CHECK, NOT A RESULT' banner above the figure (once)."""
+def mark_caveat(fig: Figure, caveat: str) -> Figure:
+    """Put a red banner with the caveat above the figure (once), e.g. 'RANDOM WEIGHTS: PIPELINE CHECK, NOT A
+    RESULT'; a long caveat wraps to the figure's width."""
     if not isinstance(fig, Figure):
         raise ConfigError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     if any(text.get_gid() == _BANNER_GID for text in fig.texts):
         return fig
     # Just above the figure's top edge: never over the axes; bbox_inches="tight" grows the saved image to fit it.
     above = mpl.transforms.offset_copy(fig.transFigure, fig=fig, y=5, units="points")  # box pad clears titles
-    fig.text(0.5, 1.0, RANDOM_WEIGHTS_MARKER.upper(), transform=above, gid=_BANNER_GID, ha="center", va="bottom",
+    fig.text(0.5, 1.0, _wrapped(caveat.upper(), fig), transform=above, gid=_BANNER_GID, ha="center", va="bottom",
              fontsize=7 if fig.get_figwidth() < 4.5 else 9, fontweight="bold", color="white",
              bbox=dict(boxstyle="square,pad=0.35", facecolor=_BANNER_COLOUR, edgecolor="none"))
     return fig
+
+
+def _wrapped(text: str, fig: Figure) -> str:
+    """The banner's text in lines that fit the figure's width (about 13 bold characters per inch at 9 pt)."""
+    fontsize = 7 if fig.get_figwidth() < 4.5 else 9
+    return "\n".join(textwrap.wrap(text, max(20, int(fig.get_figwidth() * 13 * 9 / fontsize))))
