@@ -7,4 +7,4 @@ May import everything below it: ``core``, ``features``, ``data``, ``backbone``, 
 import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(__name__, submodules=[
-    "attribution", "experiment", "provenance", "study"])
+    "attribution", "cross_notion", "experiment", "provenance", "study"])

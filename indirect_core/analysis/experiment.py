@@ -92,12 +92,14 @@ def run_notion(notion: str, text_features: torch.Tensor, image_features: torch.T
                models: Iterable[str] = DEFAULT_MODELS, seeds: Iterable[int] = range(5),
                n_components: int = 128, model_options: Mapping[str, Mapping[str, Any]] | None = None,
                progress: bool = True, executor: futures.Executor | None = None,
-               keep: dict[str, Reducer] | None = None) -> pd.DataFrame:
+               keep: dict[str, Reducer] | None = None,
+               keep_every: dict[tuple[str, int], Reducer] | None = None) -> pd.DataFrame:
     """Fit and evaluate every model once per seed; one row per (model, seed) with the 7 metrics and timings.
 
     A model that cannot be fitted in this setting (NotApplicableError, e.g. PCA with too few prompts) gets
     NaN metrics and the reason in ``note``, as the paper's tables show "PCA failed". ``keep``, if given,
-    receives the fitted model of the first seed per model key (so figures use exactly the evaluated space).
+    receives the fitted model of the first seed per model key (so figures use exactly the evaluated space);
+    ``keep_every`` receives every fitted model by (model key, seed) (e.g. for the cross-notion matrix).
     """
     models, seeds = list(models), list(seeds)
     options = dict(model_options or {})
@@ -132,6 +134,8 @@ def run_notion(notion: str, text_features: torch.Tensor, image_features: torch.T
             rows.append(_evaluate_fitted(notion, fitted, image_features, labels))
             if keep is not None and seed == seeds[0] and fitted.model is not None:
                 keep[key] = fitted.model
+            if keep_every is not None and fitted.model is not None:
+                keep_every[(key, seed)] = fitted.model
             bar.update(1)
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 

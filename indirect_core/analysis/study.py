@@ -29,7 +29,8 @@ class StudyResult:
     """Runs (one row per notion × model × seed), their summary, and what produced them.
 
     ``spaces[notion][model]`` is the model fitted with the first seed, exactly as evaluated (figures use it);
-    ``overlaps[notion]`` says how many prompt words equal an evaluation label.
+    ``indirect_fits[notion][(model, seed)]`` every fitted InDiReCT space (both solvers), for the cross-notion
+    matrix; ``overlaps[notion]`` says how many prompt words equal an evaluation label.
     """
 
     runs: pd.DataFrame
@@ -41,6 +42,7 @@ class StudyResult:
     spaces: dict[str, dict[str, Reducer]] = field(default_factory=dict, repr=False)
     overlaps: dict[str, dict] = field(default_factory=dict)
     notions: dict[str, Notion] = field(default_factory=dict, repr=False)
+    indirect_fits: dict[str, dict[tuple[str, int], Reducer]] = field(default_factory=dict, repr=False)
 
     @property
     def caveat(self) -> str | None:
@@ -85,7 +87,7 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
     ``PARALLEL_MIN_IMAGES`` images on, else none).
     """
     models, seeds = list(models), list(seeds)
-    runs, prompts, spaces, overlaps, used = [], {}, {}, {}, {}
+    runs, prompts, spaces, overlaps, used, fits = [], {}, {}, {}, {}, {}
     if not any(MODELS[m].parallel_fit for m in models) or (n_jobs == "auto" and len(features) < PARALLEL_MIN_IMAGES):
         n_jobs = 1  # nothing to spread, or fits too small to pay for starting worker processes
     with parallel_fits(n_jobs) as executor:
@@ -94,6 +96,7 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
             notion = used[notion.name] = prepare_notion(notion, data, prompt_words)
             overlaps[notion.name]["n_words_used"] = len(notion.words)
             kept = spaces[notion.name] = {}
+            every: dict[tuple[str, int], Reducer] = {}
             subsets = [(seeds, prompt_subset(notion.prompts, None, 0))] if n_prompts is None else \
                 [([seed], prompt_subset(notion.prompts, n_prompts, seed)) for seed in seeds]
             prompts[notion.name] = notion.prompts
@@ -103,7 +106,8 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
                 runs.append(run_notion(notion.name, backbone.encode_texts(subset), features, notion.labels(data),
                                        models=models, seeds=run_seeds, n_components=n_components,
                                        model_options=model_options, progress=progress, executor=executor,
-                                       keep=kept if run_seeds[0] == seeds[0] else None))
+                                       keep=kept if run_seeds[0] == seeds[0] else None, keep_every=every))
+            fits[notion.name] = {fit: model for fit, model in every.items() if fit[0] in INDIRECT_KEYS}
     all_runs = pd.concat(runs, ignore_index=True)
     summary = summarize(all_runs)
     if backbone.caveat:
@@ -113,7 +117,7 @@ def evaluate_notions(backbone: Backbone, data: Dataset, features: torch.Tensor, 
                 "model_options": dict(model_options or {}),
                 "fit_workers": 0 if n_jobs == 1 else default_n_jobs() if n_jobs in ("auto", None) else n_jobs}
     return StudyResult(all_runs, summary, prompts, backbone.identity(), data.identity(), settings, spaces,
-                       overlaps, used)
+                       overlaps, used, fits)
 
 
 def evaluation_data(backbone: Backbone, dataset: str, data_root: str | Path | None = None,

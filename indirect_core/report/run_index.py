@@ -29,7 +29,7 @@ from .composed import to_html as composed_html, to_markdown as composed_markdown
 
 INDEX_FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "01_cache_embeddings": ("figures", ("samples",)),
-    "03_evaluate": ("figures", ("metric_bars", "metrics_grid", "neighbours")),
+    "03_evaluate": ("figures", ("metric_bars", "metrics_grid", "cross_notion", "neighbours")),
     "04_attribution": ("attribution", ("attributions", "mask_share")),
     "05_composed_retrieval": ("composed", ("composed_recall", "composed_examples")),
     "06_train_mapper": ("composed", ("loss_curve",)),

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from .diagnostics import plot_explained_variance, plot_loss_curve, plot_space_map
 from .images import plot_attributions, plot_image_grid, plot_neighbours
-from .metrics import plot_composed_recall, plot_mask_share, plot_metric_bars, plot_metrics_grid, plot_sweep
+from .metrics import (plot_composed_recall, plot_cross_notion, plot_mask_share, plot_metric_bars, plot_metrics_grid,
+                      plot_sweep)
 from .style import (CAPTION_KEY, COLUMN_WIDTH, DOUBLE_COLUMN_WIDTH, caption, figure_caption, mark_caveat,
                     model_colours, save_figure, set_theme)
 
 __all__ = ["COLUMN_WIDTH", "DOUBLE_COLUMN_WIDTH", "CAPTION_KEY", "set_theme", "model_colours", "caption",
            "figure_caption", "save_figure", "mark_caveat", "plot_metric_bars", "plot_metrics_grid",
-           "plot_sweep", "plot_composed_recall", "plot_mask_share", "plot_loss_curve", "plot_explained_variance",
+           "plot_sweep", "plot_composed_recall", "plot_cross_notion", "plot_mask_share", "plot_loss_curve", "plot_explained_variance",
            "plot_space_map", "plot_image_grid", "plot_neighbours", "plot_attributions"]

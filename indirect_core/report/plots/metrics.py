@@ -275,3 +275,33 @@ def plot_mask_share(shares: pd.DataFrame, caveat: str | None = None) -> Figure:
     reference = Line2D([], [], color="black", linestyle="--", linewidth=1.0, label="object area (uniform map)")
     fig.legend(handles=[reference], loc="outside lower center", handlelength=1.8)
     return finish(fig, "Share of attribution inside the object mask per space (dots: images)", caveat)
+
+
+def plot_cross_notion(matrix: pd.DataFrame, caveat: str | None = None) -> Figure:
+    """Heat map of the cross-notion matrix (``analysis.cross_notion``): the space of each notion (rows) on the
+    labels of each notion (columns), values printed, each notion's own space framed, the CLIP row below a line."""
+    set_theme()
+    if not isinstance(matrix, pd.DataFrame) or matrix.empty or not np.isfinite(matrix.to_numpy(float)).all():
+        raise ConfigError("matrix must be a non-empty DataFrame of finite values (analysis.cross_notion)")
+    notions = [str(c) for c in matrix.columns]
+    rows = [str(r) for r in matrix.index]
+    size = max(COLUMN_WIDTH, 0.9 * len(notions) + 1.6)
+    fig = plt.figure(figsize=(min(size, DOUBLE_COLUMN_WIDTH), 0.42 * len(rows) + 1.2), layout="constrained")
+    ax = fig.add_subplot()
+    sns.heatmap(matrix.astype(float), annot=True, fmt=".3f", cmap="Blues", vmin=0.0,
+                vmax=max(1e-9, float(matrix.to_numpy(float).max())), cbar=False, ax=ax, linewidths=0.5,
+                linecolor="white", annot_kws={"fontsize": 7})
+    for i, row in enumerate(rows):
+        if row in notions:
+            ax.add_patch(plt.Rectangle((notions.index(row), i), 1, 1, fill=False, edgecolor="black", linewidth=1.4))
+    if len(rows) > len([r for r in rows if r in notions]):
+        ax.axhline(len([r for r in rows if r in notions]), color="black", linewidth=1.0)
+    ax.set_xlabel(f"labels of the notion ({SHORT_NAMES.get(matrix.attrs.get('metric', ''), 'MAP@R')})")
+    ax.set_ylabel("space fitted for the notion")
+    ax.set_xticklabels(notions, rotation=0)
+    ax.set_yticklabels(rows, rotation=0)
+    model = matrix.attrs.get("model_name", "InDiReCT")
+    seeds = len(matrix.attrs.get("seeds", [])) or 1
+    return finish(fig, f"Cross-notion matrix: each notion's {model} space on each notion's labels "
+                       f"(MAP@R, mean over {seeds} seed(s); framed: the notion's own space; last row: CLIP features)",
+                  caveat)
