@@ -156,6 +156,20 @@ def evaluate_groups(query_set: QuerySet, image_features: object, query_features:
     return rows
 
 
+def changed_groups(query_set: QuerySet, factors: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Query indices per combination of changed factors (``QuerySet.info["changed"]``, "+"-joined): a combination
+    is the same whatever order the text names its factors in (written in ``factors`` order, else in order of first
+    appearance); one-factor combinations first, then by first query."""
+    recorded = [[f for f in str(c).split("+") if f] for c in query_set.info["changed"]]
+    order = list(factors) if factors is not None else list(dict.fromkeys(f for fs in recorded for f in fs))
+    labels = ["+".join(sorted(fs, key=lambda f: order.index(f) if f in order else len(order))) for fs in recorded]
+    groups: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    return {label: np.asarray(members) for label, members in sorted(groups.items(),
+                                                                     key=lambda kv: (len(kv[0].split("+")), kv[1][0]))}
+
+
 def results_table(rows: Iterable[Mapping[str, object]], random_weights: bool = False) -> pd.DataFrame:
     """Tidy table: one row per (benchmark, split, subset, method) with the metric columns, plus one
     ``subset="average"`` row per method wherever a benchmark split has several subsets (FashionIQ's headline).

@@ -39,6 +39,7 @@ from .._util.errors import ConfigError
 from .._util.validation import as_matrix
 from ..core.models import INDIRECT_KEYS, Reducer, display_name, l2_normalize, make_model
 from ..data.notions import Notion
+from .evaluate import changed_groups
 from .queries import QuerySet
 from .ranking import feature_matrix
 
@@ -73,6 +74,7 @@ class NotionSpace:
     backbone: dict                  # identity of the backbone that encoded the prompts
     factor: str | None = None       # the factor (QuerySet.info["changed"] name) this notion stands for
     word_source: str = ""
+    words: tuple[str, ...] = ()     # the prompt words (for the overlap with a benchmark's labels or conditions)
 
     @property
     def solver_name(self) -> str:
@@ -102,7 +104,7 @@ def fit_notion_spaces(backbone: Backbone, notions: Iterable[Notion], solver: str
         features = backbone.encode_texts(prompts)
         model = make_model(solver, n_components, random_state, **dict(model_options or {})).fit(features)
         spaces.append(NotionSpace(notion.name, tuple(prompts), model, features, solver, backbone.identity(),
-                                  notion.label_column, notion.word_source))
+                                  notion.label_column, notion.word_source, tuple(notion.words)))
     if not spaces:
         raise ConfigError("give at least one notion to fit a space on")
     return spaces
@@ -413,6 +415,39 @@ class NotionComposed:
         self._check_backbone_of(backbone)
         return torch.cat(self._parts(image_features, query_set.name), dim=1)
 
+    def applicable(self, query_set: QuerySet) -> str | None:
+        """Why this method cannot run on ``query_set`` (oracle routing without recorded changed factors), or None."""
+        if self.routing == "oracle" and (query_set.benchmark == "genecis" or "changed" not in query_set.info.columns):
+            return f"{self.name} needs the changed factors each query records, which {query_set.name} does not have"
+        return None
+
+    def prompt_table(self, query_set: QuerySet | None = None) -> pd.DataFrame:
+        """What the method's spaces are made of, one row per notion: solver, prompts (how many, the first three),
+        where the words come from and, on ``query_set``, how many prompt words equal an evaluation label (its
+        images' label column of the notion's factor) or, on GeneCIS, a condition word of the task."""
+        table = self.describe()
+        if query_set is None:
+            return table
+        overlap = []
+        conditions = {" ".join(t.lower().split()) for c in query_set.captions
+                      for t in ((c,) if isinstance(c, str) else c)} if query_set.benchmark == "genecis" else set()
+        for space in self.spaces:
+            words = {" ".join(w.lower().split()) for w in space.words}
+            labels = query_set.images.labels
+            if conditions:
+                shared = sorted(words & conditions)
+                overlap.append(f"{len(shared)} of {len(conditions)} condition words of the task are prompt words"
+                               + (f" ({', '.join(shared[:5])}{', ...' if len(shared) > 5 else ''})" if shared else ""))
+            elif space.factor and space.factor in labels.columns:
+                values = {" ".join(str(v).lower().split()) for v in labels[space.factor]}
+                shared = sorted(words & values)
+                overlap.append(f"{len(shared)} of {len(space.words)} prompt words equal an evaluation label "
+                               f"({len(shared)} of {len(values)} labels)")
+            else:
+                overlap.append("")
+        table["overlap"] = overlap
+        return table
+
     def routes(self, backbone: Backbone, query_set: QuerySet) -> list[Route]:
         """Every query's route (what is kept, what is changed by which text)."""
         return query_routes(self.spaces, backbone, query_set, self.routing)
@@ -434,7 +469,8 @@ class NotionComposed:
                               f"{backbone.name}: fit them with the backbone that embeds the images")
 
 
-def routing_accuracy(method: NotionComposed, backbone: Backbone, query_set: QuerySet) -> pd.DataFrame:
+def routing_accuracy(method: NotionComposed, backbone: Backbone, query_set: QuerySet,
+                     groups: Mapping[str, Sequence[int]] | None = None) -> pd.DataFrame:
     """Share of queries whose changed notions automatic routing finds exactly (the recorded factors' notions),
     overall and per changed-factor combination: columns ``changed``, ``n_queries``, ``routing accuracy``."""
     if "changed" not in query_set.info.columns:
@@ -442,21 +478,9 @@ def routing_accuracy(method: NotionComposed, backbone: Backbone, query_set: Quer
     auto = query_routes(method.spaces, backbone, query_set, "auto")
     oracle = query_routes(method.spaces, backbone, query_set, "oracle")
     hits = np.array([a.changed == o.changed for a, o in zip(auto, oracle)])
-    groups = changed_groups(query_set)
+    groups = changed_groups(query_set) if groups is None else groups
     rows = [{"changed": "all", "n_queries": len(hits), "routing accuracy": float(hits.mean())}]
     for label, members in groups.items():
+        members = np.asarray(members, dtype=np.int64)
         rows.append({"changed": label, "n_queries": len(members), "routing accuracy": float(hits[members].mean())})
     return pd.DataFrame(rows)
-
-
-def changed_groups(query_set: QuerySet, factors: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Query indices per changed-factor combination (factors in ``factors`` order, else first-seen order; a
-    combination is the same whatever order the text names them), combinations in order of first appearance."""
-    recorded = [[f for f in str(c).split("+") if f] for c in query_set.info["changed"]]
-    order = list(factors) if factors is not None else list(dict.fromkeys(f for fs in recorded for f in fs))
-    labels = ["+".join(sorted(fs, key=lambda f: order.index(f) if f in order else len(order))) for fs in recorded]
-    groups: dict[str, list[int]] = {}
-    for index, label in enumerate(labels):
-        groups.setdefault(label, []).append(index)
-    return {label: np.asarray(members) for label, members in sorted(groups.items(),
-                                                                     key=lambda kv: (len(kv[0].split("+")), kv[1][0]))}
