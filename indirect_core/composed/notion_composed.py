@@ -68,7 +68,7 @@ class NotionSpace:
 
     name: str
     prompts: tuple[str, ...]
-    model: Reducer
+    model: Reducer | None           # None: the raw CLIP space (normalised features; no prompts, never routed to)
     prompt_features: torch.Tensor   # (n_prompts, d) unit CLIP text features of the prompts
     solver: str                     # model key: "indirect" (the authors' procedure) or "indirect-lbfgs"
     backbone: dict                  # identity of the backbone that encoded the prompts
@@ -82,7 +82,14 @@ class NotionSpace:
 
     def embed(self, features: Any) -> torch.Tensor:
         """Unit rows (n, k) of raw CLIP features (images or texts) in this notion's space."""
-        return l2_normalize(torch.as_tensor(self.model.transform(as_matrix(features, f"features for {self.name}"))))
+        features = as_matrix(features, f"features for {self.name}")
+        if self.model is None:
+            return l2_normalize(features)
+        return l2_normalize(torch.as_tensor(self.model.transform(features)))
+
+    @property
+    def n_components(self) -> int:
+        return int(self.prompt_features.shape[1] if self.model is None else self.model.components_.shape[0])
 
 
 def fit_notion_spaces(backbone: Backbone, notions: Iterable[Notion], solver: str = DEFAULT_SOLVER,
@@ -145,8 +152,11 @@ def route_clauses(clause_features: torch.Tensor, spaces: Sequence[NotionSpace]) 
     """Per clause, the index of the notion whose prompts are most similar to it: the largest cosine of CLIP text
     features, maximum over the notion's prompts (ties: the notion listed first)."""
     clauses = l2_normalize(as_matrix(clause_features, "clause features"))
-    best = torch.stack([(clauses @ l2_normalize(s.prompt_features.float()).T).max(dim=1).values for s in spaces],
-                       dim=1)
+    if not any(len(s.prompts) for s in spaces):
+        raise ConfigError(f"none of the spaces {[s.name for s in spaces]} has prompts to route a text to: say "
+                          "which notion the text changes, e.g. change={'colour': 'red'}")
+    best = torch.stack([(clauses @ l2_normalize(s.prompt_features.float()).T).max(dim=1).values if len(s.prompts)
+                        else torch.full((len(clauses),), -torch.inf) for s in spaces], dim=1)
     return [int(i) for i in best.argmax(dim=1)]  # argmax returns the first maximum
 
 
@@ -389,7 +399,7 @@ class NotionComposed:
         """One row per notion space: its prompts (first three and how many), word source, solver, dimensions."""
         return pd.DataFrame([{"notion": s.name, "factor": s.factor or "", "prompts": len(s.prompts),
                               "first prompts": " | ".join(s.prompts[:3]), "words": s.word_source,
-                              "solver": s.solver_name, "dimensions": int(s.model.components_.shape[0])}
+                              "solver": s.solver_name, "dimensions": s.n_components}
                              for s in self.spaces])
 
     def _parts(self, image_features: Any, query_set_name: str) -> list[torch.Tensor]:
