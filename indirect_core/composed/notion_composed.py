@@ -222,12 +222,24 @@ def _check_names(given: Iterable[object], names: list[str], what: str) -> None:
                               f"{names}")
 
 
-def route_texts(spaces: Sequence[NotionSpace], backbone: Backbone, texts: Sequence[str]) -> list[dict[str, str]]:
+def encode(backbone: Backbone, texts: Sequence[str], encoded: dict[str, torch.Tensor] | None = None
+           ) -> torch.Tensor:
+    """CLIP text features of ``texts``, each distinct text encoded once; ``encoded`` (text -> feature) is reused
+    and filled, so a clause that is also a changed notion's text is encoded once."""
+    encoded = {} if encoded is None else encoded
+    new = [t for t in dict.fromkeys(texts) if t not in encoded]
+    if new:
+        encoded.update(zip(new, backbone.encode_texts(new)))
+    return torch.stack([encoded[t] for t in texts]) if len(texts) else torch.zeros(0, 0)
+
+
+def route_texts(spaces: Sequence[NotionSpace], backbone: Backbone, texts: Sequence[str],
+                encoded: dict[str, torch.Tensor] | None = None) -> list[dict[str, str]]:
     """Automatic routing of many texts: per text, notion -> its clauses joined with " and " (notion order)."""
     spaces = check_spaces(spaces)
     clauses = [split_clauses(t, f"the modification text of query {i}") for i, t in enumerate(texts)]
     unique = list(dict.fromkeys(c for cs in clauses for c in cs))
-    chosen = dict(zip(unique, route_clauses(backbone.encode_texts(unique), spaces)))
+    chosen = dict(zip(unique, route_clauses(encode(backbone, unique, encoded), spaces)))
     routed = []
     for parts in clauses:
         by_notion: dict[int, list[str]] = {}
@@ -270,7 +282,7 @@ def pick_notion(spaces: Sequence[NotionSpace], backbone: Backbone, word: str) ->
 
 
 def query_routes(spaces: Sequence[NotionSpace], backbone: Backbone, query_set: QuerySet,
-                 routing: str = "auto") -> list[Route]:
+                 routing: str = "auto", encoded: dict[str, torch.Tensor] | None = None) -> list[Route]:
     """Every query's route on ``query_set``: GeneCIS by its task's rule (``GENECIS_TASKS``), the others by
     ``routing`` ("auto": from the text; "oracle": the recorded changed factors)."""
     from .baselines import modification_texts
@@ -296,7 +308,7 @@ def query_routes(spaces: Sequence[NotionSpace], backbone: Backbone, query_set: Q
                               "them; use routing='auto'")
         changes = [oracle_changes(spaces, t, c) for t, c in zip(texts, query_set.info["changed"])]
     else:
-        changes = route_texts(spaces, backbone, texts)
+        changes = route_texts(spaces, backbone, texts, encoded)
     return [Route(tuple(n for n in names if n not in c), c) for c in changes]
 
 
@@ -338,11 +350,11 @@ def compose(routes: Sequence[Route], spaces: Sequence[NotionSpace], reference_pa
     return torch.cat(blocks, dim=1)
 
 
-def text_embeddings(spaces: Sequence[NotionSpace], backbone: Backbone, routes: Sequence[Route]
-                    ) -> dict[str, dict[str, torch.Tensor]]:
-    """Each changed notion's texts embedded in its space (each distinct text encoded once)."""
+def text_embeddings(spaces: Sequence[NotionSpace], backbone: Backbone, routes: Sequence[Route],
+                    encoded: dict[str, torch.Tensor] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+    """Each changed notion's texts embedded in its space (each distinct text encoded once, ``encode``)."""
     texts = list(dict.fromkeys(t for r in routes for t in r.change.values()))
-    features = dict(zip(texts, backbone.encode_texts(texts))) if texts else {}
+    features = dict(zip(texts, encode(backbone, texts, encoded))) if texts else {}
     out: dict[str, dict[str, torch.Tensor]] = {}
     for space in spaces:
         mine = list(dict.fromkeys(r.change[space.name] for r in routes if space.name in r.change))
@@ -402,15 +414,17 @@ class NotionComposed:
                               "solver": s.solver_name, "dimensions": s.n_components}
                              for s in self.spaces])
 
-    def _parts(self, image_features: Any, query_set_name: str) -> list[torch.Tensor]:
-        """The images' unit embeddings in every notion space (computed once per feature tensor)."""
+    def _parts(self, image_features: Any, query_set_name: str) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The images' unit embeddings in every notion space and their covariances (computed once per image
+        feature tensor, like an index: what every query on those images shares)."""
         features = feature_matrix(image_features, f"image_features of {query_set_name}")
         key = (features.data_ptr(), tuple(features.shape), features._version)
         cache = self.__dict__["_cache"]
         if key not in cache:
             cache.clear()
             self._check_backbone(image_features)
-            cache[key] = [s.embed(features) for s in self.spaces]
+            parts = [s.embed(features) for s in self.spaces]
+            cache[key] = (parts, [part_statistics(p)[1] for p in parts])
         return cache[key]
 
     def _check_backbone(self, image_features: Any) -> None:
@@ -423,7 +437,7 @@ class NotionComposed:
     def embed_images(self, backbone: Backbone, query_set: QuerySet, image_features: Any) -> torch.Tensor:
         """(m, Σk) the images in the method's space: the concatenation of their unit embeddings per notion."""
         self._check_backbone_of(backbone)
-        return torch.cat(self._parts(image_features, query_set.name), dim=1)
+        return torch.cat(self._parts(image_features, query_set.name)[0], dim=1)
 
     def applicable(self, query_set: QuerySet) -> str | None:
         """Why this method cannot run on ``query_set`` (oracle routing without recorded changed factors), or None."""
@@ -465,12 +479,12 @@ class NotionComposed:
     def query_features(self, backbone: Backbone, query_set: QuerySet, image_features: Any) -> torch.Tensor:
         """(n, Σk) query rows of the linear form: per notion q_n / σ_n."""
         self._check_backbone_of(backbone)
-        parts = self._parts(image_features, query_set.name)
-        routes = self.routes(backbone, query_set)
+        parts, covariances = self._parts(image_features, query_set.name)
+        encoded: dict[str, torch.Tensor] = {}
+        routes = query_routes(self.spaces, backbone, query_set, self.routing, encoded)
         reference = torch.as_tensor(query_set.reference)
-        covariances = [part_statistics(p)[1] for p in parts]
         return compose(routes, self.spaces, [p[reference] for p in parts],
-                       text_embeddings(self.spaces, backbone, routes), covariances)
+                       text_embeddings(self.spaces, backbone, routes, encoded), covariances)
 
     def _check_backbone_of(self, backbone: Backbone) -> None:
         own = self.spaces[0].backbone
