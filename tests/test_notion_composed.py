@@ -226,3 +226,15 @@ def test_the_authors_procedure_is_the_default_and_recorded(backbone):
     assert space.factor == "object_colour"
     method = nc.NotionComposed((space,))
     assert method.describe()["solver"].tolist() == ["InDiReCT"] and method.solver == "indirect"
+
+
+def test_the_images_are_embedded_again_for_other_or_changed_features(backbone, spaces):
+    tuples = [(0, 0, 1), (1, 2, 3), (2, 1, 0)]
+    qs = planted_query_set(tuples, [0], ["is blue"], [[1]])
+    method = nc.NotionComposed(tuple(spaces))
+    first = gallery_of(tuples)
+    other = first.clone()
+    other[0] = image(3, 3, 3)
+    assert not torch.allclose(method.embed_images(backbone, qs, first)[0], method.embed_images(backbone, qs, other)[0])
+    first[0] = image(3, 3, 3)   # changed in place: embedded again
+    assert torch.allclose(method.embed_images(backbone, qs, first)[0], method.embed_images(backbone, qs, other)[0])

@@ -1,8 +1,9 @@
 """Zero-shot composed image retrieval (query = reference image + modification text) on the shared CLIP features.
 
 Pseudo-word encoding (what Pic2Word and LinCIR share), the benchmarks' query sets, ranking, metrics and the
-image / text / image + text baselines. It reuses the backbone, the embedding cache and the plotting helpers and
-does not reach into InDiReCT's models.
+image / text / image + text baselines. It reuses the backbone, the embedding cache and the plotting helpers.
+InDiReCT-CIR (``notion_composed``) fits InDiReCT's estimators through their public interface (``make_model``,
+``fit``, ``transform``) and nothing else of them; InDiReCT's models never import this package.
 """
 from .encoding import encode_with_pseudo_tokens
 from .queries import QuerySet

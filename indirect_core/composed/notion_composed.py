@@ -418,14 +418,16 @@ class NotionComposed:
         """The images' unit embeddings in every notion space and their covariances (computed once per image
         feature tensor, like an index: what every query on those images shares)."""
         features = feature_matrix(image_features, f"image_features of {query_set_name}")
-        key = (features.data_ptr(), tuple(features.shape), features._version)
+        # The cache holds the tensor it was computed from, so its memory cannot be reused by another tensor
+        # while the key (address, shape, strides, in-place version) stands for it.
+        key = (features.data_ptr(), tuple(features.shape), features.stride(), features._version)
         cache = self.__dict__["_cache"]
-        if key not in cache:
+        if cache.get("key") != key:
             cache.clear()
             self._check_backbone(image_features)
             parts = [s.embed(features) for s in self.spaces]
-            cache[key] = (parts, [part_statistics(p)[1] for p in parts])
-        return cache[key]
+            cache.update(key=key, source=features, value=(parts, [part_statistics(p)[1] for p in parts]))
+        return cache["value"]
 
     def _check_backbone(self, image_features: Any) -> None:
         other = getattr(image_features, "backbone", None)
