@@ -553,3 +553,49 @@ def test_loaded_images_go_through_the_embedding_cache(tiny_backbone, cache_dir, 
     fc = ic.image_features(tiny_backbone, crops.images, cache_dir=cache_dir, progress=False)
     assert fc.features.shape == (5, tiny_backbone.embed_dim) and not fc.skipped
     assert torch.allclose(fc.features[4], fc.features[0], atol=1e-5)   # the repeated slot: the same crop file
+
+
+def test_genecis_four_tasks_with_indirect_cir_and_its_prompts(tiny_backbone, cache_dir, genecis_root, tmp_path):
+    """InDiReCT-CIR through the GeneCIS loader on the fake layout: the condition picks the notion (an attribute
+    type by its name, else the notion routing sends it to); focus keeps that notion, change changes it by the
+    condition and keeps the others. Random weights: the scores are a pipeline check, the prompts are shown."""
+    from indirect_core.composed import notion_composed as nc
+    from indirect_core.composed.study import run_benchmark
+    from indirect_core.data.notions import GENECIS_NOTIONS
+
+    study = run_benchmark(tiny_backbone, "genecis", ["image + text", "notion-composed", "notion-composed-oracle"],
+                          data_root=genecis_root, options={"cache_dir": tmp_path / "crops", "progress": False},
+                          cache_dir=cache_dir, progress=False, n_components=16)
+    table = study.table
+    tasks = ["focus_attribute", "change_attribute", "focus_object", "change_object"]
+    assert list(dict.fromkeys(table["subset"])) == [*tasks, "average"]
+    assert (table.loc[table.method == "InDiReCT-CIR", "subset"].tolist() == [*tasks, "average"])
+    assert set(table.method) == {"image + text", "InDiReCT-CIR"}   # oracle routing: nothing recorded to route by
+    assert study.notes == ["InDiReCT-CIR (oracle routing) needs the changed factors each query records, which "
+                           f"genecis/{t} (val) does not have" for t in tasks]
+    assert ((table["R@1"] <= table["R@2"]) & (table["R@2"] <= table["R@3"])).all()
+    # the method's prompts, per task, with how many of the task's condition words are prompt words
+    notions = study.notions
+    print(table.to_string(), notions.to_string(), sep='\n')  # shown with pytest -s
+    assert notions["notion"].tolist() == ["colour", "material", "object"] * 4
+    assert notions["prompts"].tolist() == [17, 10, 80] * 4
+    assert notions["first prompts"].tolist()[:3] == [
+        "a photo of a orange object | a photo of a aqua object | a photo of a black object",
+        "a photo of an object made of fabric | a photo of an object made of foliage | a photo of an object made of "
+        "glass", "a photo of a person | a photo of a bicycle | a photo of a car"]
+    assert notions["words"].tolist()[:3] == ["css21_colours", "fmd_materials", "coco_categories"]
+    overlap = dict(zip(zip(notions["subset"], notions["notion"]), notions["overlap"]))
+    assert overlap[("focus_attribute", "colour")] == "0 of 2 condition words of the task are prompt words"
+    assert overlap[("focus_object", "object")] == ("1 of 2 condition words of the task are prompt words "
+                                                   "(refrigerator)")
+    # the routes: attribute types by name, focus keeps, change changes and keeps the rest
+    method = next(m for m in study.methods if m.name == "InDiReCT-CIR")
+    focus, change, focus_object, change_object = study.query_sets
+    assert method.routes(tiny_backbone, focus) == [nc.Route(("colour",), {}), nc.Route(("material",), {})]
+    assert method.routes(tiny_backbone, change) == [nc.Route(("material", "object"), {"colour": "color"}),
+                                                    nc.Route(("colour", "object"), {"material": "material"})]
+    picked = nc.pick_notion(method.spaces, tiny_backbone, "refrigerator")
+    others = tuple(n.name for n in GENECIS_NOTIONS if n.name != picked)
+    assert method.routes(tiny_backbone, focus_object)[0] == nc.Route((picked,), {})
+    assert method.routes(tiny_backbone, change_object)[0] == nc.Route(others, {picked: "refrigerator"})
+    assert study.gallery(0, "InDiReCT-CIR").shape == (len(focus.images), 3 * 16)

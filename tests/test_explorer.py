@@ -112,6 +112,19 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
         assert [img.get_attribute("src") for img in driver.find_elements(By.CSS_SELECTOR, "img.indirect-hit")] \
             != sources
 
+        # the keep / change controls: CLIP keeps the picked image, the colour space changes to a text
+        from indirect_core.apps.composed_search import search_composed
+
+        Select(driver.find_element(By.CSS_SELECTOR, ".indirect-role-clip select")).select_by_visible_text("keep")
+        Select(driver.find_element(By.CSS_SELECTOR, ".indirect-role-colour select")).select_by_visible_text("change")
+        driver.find_element(By.CSS_SELECTOR, ".indirect-change-colour input").send_keys("a red shape")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".indirect-change-colour input").get_attribute("value")
+                   == "a red shape")
+        driver.find_element(By.CSS_SELECTOR, ".indirect-compose").click()
+        expected = search_composed(built, image=target, keep=["CLIP"], change={"colour": "a red shape"}, k=K)
+        wait.until(lambda d: _paths_in(d, "composed") == expected["path"].tolist())
+        assert "composed query: keep CLIP of image" in driver.find_element(By.CSS_SELECTOR, ".indirect-explorer").text
+
         broken = tmp_path / "broken.png"
         broken.write_bytes(b"this is not a picture")
         # ipywidgets 8 keeps the upload's file input out of the page: catch it when the button clicks it, put it
@@ -212,3 +225,25 @@ def test_map_is_seeded_and_coloured_by_the_matching_label(spaces, tiny_backbone)
         explorer.space_map(small)
     buffer = io.BytesIO(explorer.figure_png(figure))
     assert Image.open(buffer).size[0] > 300
+
+
+def test_keep_and_change_controls_run_a_composed_search(spaces):
+    from indirect_core.apps.composed_search import search_composed
+
+    _, built = spaces
+    app = explorer.Explorer(built, k=3, prepare=False)
+    assert app.compose() == {} and "choose keep or change for at least one space" in app.status.value
+    reference = built["CLIP"].paths[2]
+    app.roles["CLIP"].value = "keep"
+    app.roles["colour"].value = "change"
+    app.changes["colour"].value = "a red shape"
+    assert app.compose() == {} and "give image=" in app.status.value     # no image query yet: said, no grids
+    assert app.grids.value == ""
+    app.search(image=reference)
+    results = app.compose()
+    expected = search_composed(built, image=reference, keep=["CLIP"], change={"colour": "a red shape"}, k=3)
+    assert list(results) == ["composed"] and results["composed"].equals(expected)
+    assert app.grids.value.count("class='indirect-hit'") == 3 and "data-space='composed'" in app.grids.value
+    assert "keep CLIP of image" in app.status.value and "colour → &#x27;a red shape&#x27;" in app.status.value
+    assert app.compose(keep=[], change={"colour": "a blue shape"})["composed"]["path"].tolist() == \
+        built["colour"].search(text="a blue shape", k=3)["path"].tolist()

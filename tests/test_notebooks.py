@@ -77,7 +77,8 @@ def test_composed_retrieval_trains_both_mappers_and_scores_them_beside_the_basel
         assert len(curve) == 20 and _is_image(job / "figures" / "loss_curve.png")
     job = run_dir / "synthetic-shapes-cir" / "random-tiny" / "05_composed"
     table = pd.read_csv(job / "results.csv", keep_default_na=False)
-    assert list(table.method) == ["image-only", "text-only", "image + text", "Pic2Word", "LinCIR"]
+    assert list(table.method) == ["image-only", "text-only", "image + text", "Pic2Word", "LinCIR", "InDiReCT-CIR",
+                                  "InDiReCT-CIR (oracle routing)"]
     assert (table.n_queries == 40).all() and (table.warning == ic.backbone.RANDOM_WEIGHTS_MARKER).all()
     assert {"R@1", "R@50", "R_subset@1", "R_subset@3"} <= set(table.columns)
     assert ((table["R@1"] <= table["R@50"]) & (table["R_subset@1"] <= table["R_subset@3"])).all()
@@ -86,8 +87,18 @@ def test_composed_retrieval_trains_both_mappers_and_scores_them_beside_the_basel
         "06_train-lincir/mapper.pt")
     assert _is_image(job / "figures" / "composed_recall.png") and _is_image(job / "figures" / "composed_examples.png")
     assert r"\toprule" in (job / "results.tex").read_text() and "| LinCIR |" in (job / "results.md").read_text()
+    # InDiReCT-CIR's extras: scores per changed factor for every method, its routing accuracy, its prompts
+    by_changed = pd.read_csv(job / "results_by_changed.csv", keep_default_na=False)
+    assert set(by_changed.method) == set(table.method)
+    assert by_changed.groupby("method")["n_queries"].sum().eq(40).all()
+    routing = pd.read_csv(job / "routing.csv", keep_default_na=False)
+    assert routing["changed"].iloc[0] == "all" and routing["routing accuracy"].between(0, 1).all()
+    notions = pd.read_csv(job / "notions.csv", keep_default_na=False)
+    assert notions["notion"].tolist() == ["shape", "object colour", "background colour", "size"]
+    assert (notions["solver"] == "InDiReCT").all() and (notions["dimensions"] == 32).all()
     index = (run_dir / "index.html").read_text()
     assert "Composed retrieval" in index and "Mapper training" in index and "composed_examples.png" in index
+    assert "Routing accuracy" in index and "By changed factor(s)" in index
     assert index.index("synthetic-shapes-cir/random-tiny") < index.index("composed/random-tiny")
 
 

@@ -31,7 +31,8 @@ PAPER = [
 ]
 
 SIZES = {"css21_colours": 17, "inshop_categories": 50, "inshop_texture": 7, "inshop_fabric": 6, "inshop_fit": 3,
-         "cub_training_classes": 100, "car_body_types": 9}
+         "cub_training_classes": 100, "car_body_types": 9,
+         "size_words": 59, "fmd_materials": 10, "coco_categories": 80}
 
 STANFORD_CARS_MAKES = [
     "AM General", "Acura", "Aston Martin", "Audi", "BMW", "Bentley", "Bugatti", "Buick", "Cadillac", "Chevrolet",

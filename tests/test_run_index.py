@@ -122,3 +122,41 @@ def test_a_failed_job_is_counted_and_shown_with_its_error(run):
     assert cells[-1] == "ConfigError: image_ids=[999] but only 60 images (cell 3)"
     states = re.findall(r"<td class='(ok|failed)'>(\w+)</td>", page)
     assert states == [("ok", "succeeded"), ("ok", "succeeded"), ("failed", "failed"), ("ok", "succeeded")]
+
+
+def test_indirect_cir_tables_follow_the_composed_results(tmp_path):
+    """A notebook-05 job with InDiReCT-CIR's files: the index shows its prompts, its routing accuracy and the
+    scores per changed factor (best per block in bold), and the settings name its solver and k."""
+    run_dir = tmp_path / "run"
+    job_id = "synthetic-shapes-cir/tiny/05_composed"
+    result = batch.JobResult(batch.Job(job_id, "05_composed_retrieval.ipynb", {
+        "backbone": "random-tiny", "methods": ["image + text", "notion-composed"], "solver": "indirect",
+        "n_components": 32}), "succeeded", 5.0, {})
+    folder = run_dir / job_id
+    folder.mkdir(parents=True)
+    keys = {"benchmark": "synthetic-shapes-cir", "split": "test", "subset": ""}
+    pd.DataFrame([{**keys, "method": m, "n_queries": 10, "R@1": r, "R_subset@1": 0.5}
+                  for m, r in (("image + text", 0.1), ("InDiReCT-CIR", 0.2))]).to_csv(folder / "results.csv",
+                                                                                       index=False)
+    pd.DataFrame([{**keys, "method": m, "changed": c, "n_queries": n, "R@1": r, "R@5": 0.5, "R@10": 0.6,
+                   "R@50": 0.9, "R_subset@1": 0.4}
+                  for m, c, n, r in (("image + text", "shape", 6, 0.5), ("InDiReCT-CIR", "shape", 6, 0.25),
+                                     ("image + text", "shape+size_class", 4, 0.0),
+                                     ("InDiReCT-CIR", "shape+size_class", 4, 0.75))]).to_csv(
+        folder / "results_by_changed.csv", index=False)
+    pd.DataFrame([{"changed": c, "n_queries": n, "routing accuracy": a, "method": "InDiReCT-CIR", **keys}
+                  for c, n, a in (("all", 10, 0.6), ("shape", 6, 1.0), ("shape+size_class", 4, 0.0))]).to_csv(
+        folder / "routing.csv", index=False)
+    pd.DataFrame([{"notion": "size", "factor": "size_class", "prompts": 59, "first prompts": "a large shape | a big "
+                   "shape | a ample shape", "words": "size_words", "solver": "InDiReCT", "dimensions": 32,
+                   "overlap": "2 of 59 prompt words equal an evaluation label (2 of 2 labels)", **keys}]).to_csv(
+        folder / "notions.csv", index=False)
+    page = write_index(run_dir, {"name": "hand"}, [result]).read_text()
+    markdown = (run_dir / "README.md").read_text()
+    assert "InDiReCT-CIR: solver indirect, k=32 per notion" in page
+    for text in ("InDiReCT-CIR's notion spaces", "a large shape | a big shape", "Routing accuracy",
+                 "By changed factor(s)", "changed: shape + size_class"):
+        assert text in page, text
+    assert "| shape + size_class | 4 | 0.00 |" in markdown and "| all | 10 | 60.00 |" in markdown
+    block = markdown.split("changed: shape + size_class")[1]
+    assert "| InDiReCT-CIR | **75.00** |" in block and "| image + text | 0.00 |" in block

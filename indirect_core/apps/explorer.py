@@ -1,9 +1,11 @@
 """The explorer behind ``notebooks/07_explore.ipynb``: search several spaces side by side, and map one in 2-D.
 
 An ipywidgets app (a text box, an indexed-image picker and an upload for the query; a choice of spaces; one
-grid of the top-k per space with scores; a UMAP map of a space coloured by a label column, the paper's
-embedding visualisation), the static HTML page an executed notebook saves (widgets render blank offline),
-and the Voila command that serves the notebook as a web page (``make explore``).
+grid of the top-k per space with scores; keep / change controls per space for a composed search, which keeps
+what the query image shows in the kept spaces and matches each changed space's text, ``search_composed``; a UMAP
+map of a space coloured by a label column, the paper's embedding visualisation), the static HTML page an
+executed notebook saves (widgets render blank offline), and the Voila command that serves the notebook as a web
+page (``make explore``).
 """
 from __future__ import annotations
 
@@ -28,7 +30,9 @@ from .._util.atomic import atomic_path, write_text_atomic
 from .._util.errors import ConfigError, IndirectError, UnreadableImageError
 from ..backbone.images import read_rgb
 from ..core.index import check_k
+from .._util.naming import slug
 from ..report.notebook import banner_html
+from .composed_search import search_composed
 from .space import Space, notion_spaces
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "07_explore.ipynb"
@@ -41,6 +45,13 @@ HIT_CLASS, GRID_CLASS, APP_CLASS, NAME_CLASS = "indirect-hit", "indirect-grid", 
 looks for them)."""
 MAP_STATUS_CLASS, MAP_CLASS = "indirect-map-status", "indirect-map"
 """CSS classes of the map's status line and of the map image."""
+ROLE_CLASS, CHANGE_CLASS, COMPOSE_CLASS = "indirect-role", "indirect-change", "indirect-compose"
+"""CSS classes of a space's keep/change choice and change text (each also ``<class>-<space slug>``) and of the
+composed search's button."""
+ROLES = (("–", ""), ("keep", "keep"), ("change", "change"))
+"""A space's part in a composed search: none, keep the reference image, or change to its text."""
+COMPOSED = "composed"
+"""The grid name of a composed search's results."""
 EXAMPLE_QUERY = "a red shape"
 """The first query on the example collection (``query="auto"``); a user's own collection starts with none."""
 _GRID_STYLE = (f".{GRID_CLASS}{{flex:1 1 0;min-width:180px}}"
@@ -316,6 +327,22 @@ class Explorer:
                         for name in self.spaces}
         self.k = widgets.BoundedIntText(value=check_k(k), min=1, max=max(1, max(len(s) for s in self.spaces.values())),
                                         description="k", layout=widgets.Layout(width="140px"))
+        self.roles, self.changes = {}, {}
+        for name in self.spaces:
+            role = widgets.Dropdown(options=list(ROLES), value="", description=name,
+                                    layout=widgets.Layout(width="230px"), style={"description_width": "initial"})
+            text = widgets.Text(value="", placeholder="text for this space, e.g. red",
+                                layout=widgets.Layout(width="200px"))
+            role.add_class(ROLE_CLASS)
+            role.add_class(f"{ROLE_CLASS}-{slug(name)}")
+            text.add_class(CHANGE_CLASS)
+            text.add_class(f"{CHANGE_CLASS}-{slug(name)}")
+            self.roles[name], self.changes[name] = role, text
+        self.compose_button = widgets.Button(description="Composed search",
+                                             tooltip="keep the query image in the kept spaces, match the text in the "
+                                                     "changed ones")
+        self.compose_button.add_class(COMPOSE_CLASS)
+        self.compose_button.on_click(lambda _: self.compose())
         self.status = widgets.HTML()
         self.grids = widgets.HTML()
         self.grids.add_class("indirect-grids")
@@ -342,7 +369,10 @@ class Explorer:
             widgets.HTML("<b>Query</b>: type a description, pick an indexed image or upload one"),
             widgets.HBox([self.text, self.k]), widgets.HBox([self.picker, self.upload]),
             widgets.HBox([widgets.HTML("<b>Spaces</b>&nbsp;"), *self.choices.values()]),
-            self.status, self.grids,
+            widgets.HTML("<b>Composed</b>: keep what the query image shows in some spaces, change others to a text "
+                         "(score: the sum of the z-scored similarities)"),
+            widgets.VBox([widgets.HBox([self.roles[n], self.changes[n]]) for n in self.spaces]),
+            self.compose_button, self.status, self.grids,
             widgets.HTML("<b>Map</b>: a 2-D UMAP of one space, coloured by a label"),
             widgets.HBox([self.map_space, self.map_labels, self.map_button]), self.map_status, self.map_image])
         self.widget.add_class(APP_CLASS)
@@ -399,6 +429,37 @@ class Explorer:
         self.status.value = (f"{picture}query: {html.escape(shown)} · top {self.k.value} in {len(chosen)} "
                              f"space(s) · score = cosine similarity in the space")
         self.grids.value = grids_html(self.results, self.spaces)
+        return self.results
+
+    def compose(self, keep: Sequence[str] | None = None, change: Mapping[str, str] | None = None
+                ) -> dict[str, pd.DataFrame]:
+        """A composed search: the query image kept in the ``keep`` spaces, each ``change`` space matched to its
+        text (default: the keep / change controls); its grid replaces the others (errors show as one line)."""
+        if keep is None and change is None:
+            keep = [n for n, role in self.roles.items() if role.value == "keep"]
+            change = {n: self.changes[n].value for n, role in self.roles.items() if role.value == "change"}
+        keep, change = list(keep or []), dict(change or {})
+        involved = [n for n in self.spaces if n in keep or n in change]
+        image = self.query[1] if self.query is not None and self.query[0] == "image" else None
+        try:
+            if not involved:
+                raise ConfigError("choose keep or change for at least one space")
+            result = search_composed({n: self.spaces[n] for n in involved}, image=image, keep=keep, change=change,
+                                     k=self.k.value)
+        except IndirectError as error:
+            self.results = {}
+            self.grids.value = ""
+            self.status.value = f"<span style='color:#b00020'>{html.escape(str(error))}</span>"
+            return {}
+        self.results = {COMPOSED: result}
+        parts = ([f"keep {', '.join(keep)} of image {Path(image).name}"] if keep else []) + \
+            [f"{n} → {t!r}" for n, t in change.items()]
+        self.status.value = (f"composed query: {html.escape('; '.join(parts))} · top {self.k.value} · score = sum "
+                             "of the z-scored similarities")
+        self.grids.value = (f"<style>{_GRID_STYLE}</style><div class='indirect-results'>"
+                            + grid_html(COMPOSED, result, " · ".join(p for p in (
+                                ("keep " + ", ".join(keep)) if keep else "",
+                                ("change " + ", ".join(change)) if change else "") if p)) + "</div>")
         return self.results
 
     def _uploaded(self, change: dict) -> None:

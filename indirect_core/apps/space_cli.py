@@ -1,8 +1,11 @@
-"""Command line for your own collection: ``space fit|add|info``, ``search``, ``explore`` and ``example-folder``.
+"""Command line for your own collection: ``space fit|add|info``, ``search``, ``search-composed``, ``explore`` and
+``example-folder``.
 
 ``python -m indirect_core space fit SPACE --template 'a photo of a {} object' --words colours.txt --images ~/photos``
 fits a space and indexes a folder; ``python -m indirect_core search SPACE --text 'a red car' --k 10`` prints the
-nearest images. Every option of ``Space`` is reachable (solver, model options, index, dataset options). Heavy
+nearest images; ``python -m indirect_core search-composed SHAPE COLOUR --image ref.png --keep shape --change
+'object colour=red'`` keeps the reference's shape and asks for red (InDiReCT-CIR over saved spaces). Every option
+of ``Space`` is reachable (solver, model options, index, dataset options). Heavy
 imports happen inside ``run`` so ``--help`` stays fast.
 """
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-COMMANDS = ("space", "search", "explore", "example-folder")
+COMMANDS = ("space", "search", "search-composed", "explore", "example-folder")
 
 
 def _key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
@@ -98,6 +101,21 @@ def add_commands(commands: Any) -> None:
     search.add_argument("--k", type=int, default=10, help="number of results (default 10)")
     search.add_argument("--json", action="store_true", help="print the results as JSON")
     _backbone_options(search, None)
+    composed = commands.add_parser("search-composed", help="keep what a reference image shows in some saved "
+                                   "spaces, change others by words (InDiReCT-CIR over spaces of one backbone)")
+    composed.add_argument("spaces", nargs="+", metavar="SPACE", help="saved space folders, one per notion")
+    composed.add_argument("--image", help="the reference image (needed when a space is kept)")
+    composed.add_argument("--keep", action="append", metavar="NOTION",
+                          help="a space (by name) in which the result keeps the reference (repeatable; default: "
+                               "every space not changed)")
+    composed.add_argument("--change", action="append", metavar="NOTION=TEXT",
+                          help="a space (by name) and the text the result matches there, e.g. 'object colour=red' "
+                               "(repeatable)")
+    composed.add_argument("--text", help="the modification text instead of --change, routed to the spaces whose "
+                          "prompts its clauses resemble, e.g. 'is red and has a navy background'")
+    composed.add_argument("--k", type=int, default=10, help="number of results (default 10)")
+    composed.add_argument("--json", action="store_true", help="print the results as JSON")
+    _backbone_options(composed, None)
     explore = commands.add_parser("explore", help="serve the explorer notebook (07_explore) as a web page with Voila")
     explore.add_argument("--space", action="append", metavar="FOLDER",
                          help="saved space to explore (repeatable; default: CLIP + the notebook's notions over "
@@ -131,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         return _explore(args)
     if args.command == "search":
         return _search(args)
+    if args.command == "search-composed":
+        return _search_composed(args)
     return {"fit": _fit, "add": _add, "info": _info}[args.space_command](args)
 
 
@@ -279,6 +299,40 @@ def _search(args: argparse.Namespace) -> int:
           + (f"text {args.text!r}" if args.text is not None else f"image {args.image}"))
     if note:
         print(f"note: {note}")
+    print(results.to_string(index=False, formatters={"score": "{:.4f}".format}))
+    return 0
+
+
+def _search_composed(args: argparse.Namespace) -> int:
+    from .._util.errors import ConfigError
+    from .composed_search import composed_route, search_composed
+    from .space import Space
+    from .space_folder import default_backbone_spec
+
+    change = None
+    if args.change:
+        change = {}
+        for pair in args.change:
+            notion, sep, text = pair.partition("=")
+            if not sep or not notion.strip():
+                raise ConfigError(f"--change {pair!r} must be NOTION=TEXT, e.g. --change 'object colour=red'")
+            change[notion.strip()] = text
+    backbone = args.backbone or default_backbone_spec(args.spaces[0])
+    spaces = [Space.load(folder, backbone, cache_dir=args.cache_dir, device=args.device) for folder in args.spaces]
+    query = composed_route(spaces, text=args.text, keep=args.keep, change=change)
+    results = search_composed(spaces, image=args.image, text=args.text, keep=args.keep, change=change, k=args.k)
+    caveat = spaces[0].caveat
+    if args.json:
+        record = {"spaces": [s.name for s in spaces], "image": args.image, "keep": list(query.keep),
+                  "change": dict(query.change), "k": args.k, "results": results.to_dict("records")}
+        if caveat:
+            record["warning"] = caveat
+        print(json.dumps(record, indent=2))
+        return 0
+    if caveat:
+        print(f"!! {caveat.upper()}")
+    print(f"composed search over {len(spaces)} spaces, {len(results)} of {len(spaces[0])} images; keep "
+          f"{list(query.keep)} of {args.image}; change {dict(query.change)}; score = sum of z-scored similarities")
     print(results.to_string(index=False, formatters={"score": "{:.4f}".format}))
     return 0
 

@@ -14,7 +14,8 @@ from .._util.naming import slug
 from .._util.validation import check_mapping
 from .parameters import declared
 
-SECTION_KEYS = {"benchmarks", "backbones", "methods", "train", "mappers", "ks", "n_examples", "batch_size", "device"}
+SECTION_KEYS = {"benchmarks", "backbones", "methods", "train", "mappers", "ks", "n_examples", "batch_size", "device",
+                "solver", "n_components"}
 BENCHMARK_KEYS = {"split": "split", "layout": "layout", "root": "data_root", "options": "benchmark_options"}
 """Settings of a benchmark: notebook 05's parameter each one sets."""
 TRAIN_KEYS = ("steps", "batch_size", "lr", "seed", "checkpoint_every", "data", "data_root", "data_options",
@@ -98,7 +99,7 @@ def check_section(section: Any, plan_path: Path, backbones: list[str]) -> dict:
                                   f"(composed.mappers.{backbone_name}.{method}: path)")
     if "device" in section:  # else the plan's device
         section["device"] = declared(EVALUATION, "device").validate(section["device"], key("device"))
-    for name in ("ks", "n_examples", "batch_size"):  # {} ks: each benchmark's own K
+    for name in ("ks", "n_examples", "batch_size", "solver", "n_components"):  # {} ks: each benchmark's own K
         declaration = declared(EVALUATION, name)
         section[name] = declaration.validate(section.get(name, declaration.fresh_default()), key(name))
     return section
@@ -150,6 +151,8 @@ def composed_jobs(plan: dict, run_dir: Path, cache_dir: Path, device: str) -> li
                           "mappers": {m: p for m, p in checkpoints.items() if m in section["methods"]},
                           "ks": section["ks"], "n_examples": section["n_examples"],
                           "batch_size": section["batch_size"], "output_dir": str(run_dir / job_id)}
+            if any(m.startswith("notion-composed") for m in section["methods"]):  # InDiReCT-CIR's spaces
+                parameters.update(solver=section["solver"], n_components=section["n_components"])
             if settings.get("root") is not None:
                 parameters["data_root"] = settings["root"]
             if parameters["split"] is None:

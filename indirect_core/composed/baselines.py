@@ -4,6 +4,11 @@ One small interface covers these and the mappers (Pic2Word, LinCIR): a *composed
 ``name`` and ``query_features(backbone, query_set, image_features) -> (n, d)`` tensor, where ``image_features``
 are the raw CLIP features of ``query_set.images`` (rows aligned with it, e.g. ``ic.image_features(...)``).
 ``query_features(method, ...)`` calls one by object or name and checks what it returns: unit rows, one per query.
+
+A method that ranks in a space of its own (InDiReCT-CIR: one InDiReCT space per notion) also has
+``embed_images(backbone, query_set, image_features) -> (m, d')``, the images in that space; its query rows are
+then d' wide. ``gallery_features(method, ...)`` gives what the ranking compares the query rows with: that
+embedding, or the raw features for every other method (the baselines and the mappers have no such method).
 """
 from __future__ import annotations
 
@@ -108,14 +113,31 @@ def resolve_method(method: ComposedMethod | str) -> ComposedMethod:
     return method
 
 
-def query_features(method: ComposedMethod | str, backbone: Backbone, query_set: QuerySet,
-                   image_features: object) -> torch.Tensor:
-    """The method's composed query features for ``query_set``: float32 unit rows (n queries, d), checked."""
+def gallery_features(method: ComposedMethod | str, backbone: Backbone, query_set: QuerySet,
+                     image_features: object) -> torch.Tensor:
+    """The image rows the method's queries are ranked against: its ``embed_images`` where it has one (a space of
+    its own), else the raw features; float32 (m images, d), checked."""
     resolved = resolve_method(method)
     features = feature_matrix(image_features, f"image_features of {query_set.name}", len(query_set.images))
+    embed = getattr(resolved, "embed_images", None)
+    if embed is None:
+        return features
+    return feature_matrix(embed(backbone, query_set, features),
+                          f"image embeddings of {resolved.name} on {query_set.name}", len(query_set.images))
+
+
+def query_features(method: ComposedMethod | str, backbone: Backbone, query_set: QuerySet,
+                   image_features: object, gallery: torch.Tensor | None = None) -> torch.Tensor:
+    """The method's composed query features for ``query_set``: float32 unit rows (n queries, d), checked.
+
+    ``gallery``: the method's ``gallery_features`` when already computed (their width is checked against)."""
+    resolved = resolve_method(method)
+    features = feature_matrix(image_features, f"image_features of {query_set.name}", len(query_set.images))
+    if gallery is None:
+        gallery = gallery_features(resolved, backbone, query_set, features)
     rows = resolved.query_features(backbone, query_set, features)
     rows = feature_matrix(rows, f"query features of {resolved.name} on {query_set.name}", len(query_set))
-    if rows.shape[1] != features.shape[1]:
+    if rows.shape[1] != gallery.shape[1]:
         raise ConfigError(f"{resolved.name} returned {rows.shape[1]}-dimensional query features for "
-                          f"{features.shape[1]}-dimensional image features: use the same backbone for both")
+                          f"{gallery.shape[1]}-dimensional image features: use the same backbone for both")
     return unit_rows(rows, f"query features of {resolved.name}")

@@ -19,7 +19,7 @@ import torch
 from ..backbone import Backbone
 from .._util.errors import ConfigError
 from .._util.progress import progress_bar
-from .baselines import ComposedMethod, query_features as method_query_features, resolve_method
+from .baselines import ComposedMethod, gallery_features, query_features as method_query_features, resolve_method
 from .metrics import (FASHIONIQ_KS, GENECIS_KS, MAP_KS, RECALL_KS, SUBSET_KS, average_over_subsets,
                       mean_average_precision_at_k, recall_at_k, recall_subset_at_k)
 from .queries import QuerySet
@@ -104,8 +104,9 @@ def evaluate(query_set: QuerySet, image_features: object, query_features: object
              ks: Mapping[str, Sequence[int]] | None = None) -> dict[str, float]:
     """The benchmark's metrics (fractions in [0, 1]) of ``query_features`` (n, d) on ``query_set``.
 
-    ``image_features`` are the raw features of ``query_set.images`` (rows aligned). ``ks`` overrides K per
-    family, e.g. ``{"recall": (1, 5)}`` (families: ``FAMILIES``).
+    ``image_features`` are the features of ``query_set.images`` (rows aligned) the queries are ranked against:
+    the raw CLIP features, or a method's own embedding of them (``baselines.gallery_features``). ``ks`` overrides
+    K per family, e.g. ``{"recall": (1, 5)}`` (families: ``FAMILIES``).
     """
     if not query_set.has_ground_truth:
         raise ConfigError(f"{query_set.name} has hidden targets (a test split scored by the benchmark's server): "
@@ -138,6 +139,34 @@ def evaluate(query_set: QuerySet, image_features: object, query_features: object
         if plan.get("recall_candidates"):
             results.update(recall_at_k(ranking, query_set.targets, plan["recall_candidates"]))
     return results
+
+
+def evaluate_groups(query_set: QuerySet, image_features: object, query_features: object,
+                    groups: Mapping[str, Sequence[int]], ks: Mapping[str, Sequence[int]] | None = None
+                    ) -> list[dict]:
+    """``evaluate`` on each group of queries (e.g. per changed factor): one row per group with ``group``,
+    ``n_queries`` and the metrics; K values larger than a group's gallery allows fail as in ``evaluate``."""
+    queries = feature_matrix(query_features, f"query_features of {query_set.name}", len(query_set))
+    rows = []
+    for label, members in groups.items():
+        members = np.asarray(members, dtype=np.int64)
+        rows.append({"group": label, "n_queries": len(members),
+                     **evaluate(query_set.take(members), image_features, queries[torch.as_tensor(members)], ks)})
+    return rows
+
+
+def changed_groups(query_set: QuerySet, factors: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Query indices per combination of changed factors (``QuerySet.info["changed"]``, "+"-joined): a combination
+    is the same whatever order the text names its factors in (written in ``factors`` order, else in order of first
+    appearance); one-factor combinations first, then by first query."""
+    recorded = [[f for f in str(c).split("+") if f] for c in query_set.info["changed"]]
+    order = list(factors) if factors is not None else list(dict.fromkeys(f for fs in recorded for f in fs))
+    labels = ["+".join(sorted(fs, key=lambda f: order.index(f) if f in order else len(order))) for fs in recorded]
+    groups: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    return {label: np.asarray(members) for label, members in sorted(groups.items(),
+                                                                     key=lambda kv: (len(kv[0].split("+")), kv[1][0]))}
 
 
 def results_table(rows: Iterable[Mapping[str, object]], caveat: str | None = None) -> pd.DataFrame:
@@ -204,9 +233,10 @@ def evaluate_methods(methods: Sequence[ComposedMethod | str], backbone: Backbone
             features = image_features(query_set) if callable(image_features) else image_features[number]
             features = feature_matrix(features, f"image_features of {query_set.name}", len(query_set.images))
             for method in methods:
-                queries = method_query_features(method, backbone, query_set, features)
+                gallery = gallery_features(method, backbone, query_set, features)
+                queries = method_query_features(method, backbone, query_set, features, gallery)
                 rows.append({"benchmark": query_set.benchmark, "split": query_set.split, "subset": query_set.subset,
                              "method": method.name, "n_queries": len(query_set),
-                             **evaluate(query_set, features, queries, ks)})
+                             **evaluate(query_set, gallery, queries, ks)})
                 bar.update(1)
     return results_table(rows, caveat=backbone.caveat)

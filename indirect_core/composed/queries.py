@@ -62,6 +62,19 @@ class QuerySet:
         """Display name: benchmark, subset and split, e.g. ``fashioniq/dress (val)``."""
         return f"{self.benchmark}{'/' + self.subset if self.subset else ''} ({self.split})"
 
+    def take(self, queries: object) -> "QuerySet":
+        """The same split with only the queries at ``queries`` (indices, in that order); images, gallery and
+        every other setting unchanged."""
+        chosen = np.asarray(queries, dtype=np.int64).reshape(-1)
+        if len(chosen) and (chosen.min() < 0 or chosen.max() >= len(self)):
+            raise ConfigError(f"query set {self.name}: query indices must lie in 0..{len(self) - 1}")
+        picked = chosen.tolist()
+        return QuerySet(self.benchmark, self.split, self.subset, self.images, self.reference[chosen],
+                        tuple(self.captions[i] for i in picked), tuple(self.targets[i] for i in picked), self.gallery,
+                        None if self.candidates is None else tuple(self.candidates[i] for i in picked),
+                        self.exclude_reference, tuple(self.query_ids[i] for i in picked) if self.query_ids else (),
+                        self.info.iloc[chosen].reset_index(drop=True) if len(self.info) else pd.DataFrame())
+
     @property
     def has_ground_truth(self) -> bool:
         """False on test splits whose targets are hidden (scored by the benchmark's server)."""

@@ -300,6 +300,28 @@ BACKGROUND_COLOUR = register_notion(
            "a shape in front of a {} background", CSS21_COLOUR_WORDS, "css21_colours")
 )
 
+# Composed retrieval (InDiReCT-CIR, ``composed.notion_composed``): the notions of synthetic-shapes-cir are the
+# three synthetic-shapes notions above, unchanged, plus a size notion (its factor size_class is small / large)
+# whose words are a general size vocabulary (WordNet, see prompts/size_words.txt); GeneCIS's are an attribute
+# type each (colour, material) and one object notion, from general lists whose sources the word files name.
+SYNTHETIC_SHAPES_CIR, GENECIS = "synthetic-shapes-cir", "genecis"
+SYNTHETIC_CIR_NOTIONS: tuple[Notion, ...] = (
+    *(register_notion(dataclasses.replace(n, dataset=SYNTHETIC_SHAPES_CIR)) for n in (SHAPE, OBJECT_COLOUR,
+                                                                                     BACKGROUND_COLOUR)),
+    register_notion(Notion("size", SYNTHETIC_SHAPES_CIR, "size_class", "a {} shape", tuple(word_list("size_words")),
+                           "size_words")),
+)
+"""The notions of synthetic-shapes-cir, one per factor (label column = the factor's name in its manifest)."""
+GENECIS_NOTIONS: tuple[Notion, ...] = (
+    register_notion(Notion("colour", GENECIS, "colour", "a photo of a {} object", CSS21_COLOUR_WORDS,
+                           "css21_colours")),
+    register_notion(Notion("material", GENECIS, "material", "a photo of an object made of {}",
+                           tuple(word_list("fmd_materials")), "fmd_materials")),
+    register_notion(Notion("object", GENECIS, "object", "a photo of a {}", tuple(word_list("coco_categories")),
+                           "coco_categories")),
+)
+"""The notions of GeneCIS (no label columns: GeneCIS has none; the names are what a condition word is matched to)."""
+
 # The paper's 13 notions (protocol sections 2 and 3): templates as the authors wrote them.
 SYNTHETIC_CARS, CARS196, INSHOP, CUB200, MOVIE_POSTERS = (
     "synthetic-cars", "cars196", "inshop", "cub200", "movie-posters")

@@ -24,8 +24,14 @@ from ..composed.queries import QuerySet
 DECIMALS = 2
 BASELINE_NOTE = ("image-only: the reference image's feature; text-only: the modification text's CLIP feature; "
                  "image + text: the normalised sum of both. Pic2Word and LinCIR put the mapper's pseudo word into "
-                 "their published prompts.")
+                 "their published prompts. InDiReCT-CIR keeps the reference in the notions the text does not "
+                 "speak about and matches the text in those it does, each in its own InDiReCT space fitted on "
+                 "prompts only, summing z-scored similarities (oracle routing: the recorded changed factors).")
 """One line saying what each row is (under every composed-retrieval table)."""
+BREAKDOWN_METRICS = ("R@1", "R@5", "R@10", "R_subset@1")
+"""The metrics of the per-changed-factor breakdown."""
+BY_CHANGED_FILE, ROUTING_FILE, NOTIONS_FILE = "results_by_changed.csv", "routing.csv", "notions.csv"
+"""InDiReCT-CIR's extra files beside results.csv (written when the study has them)."""
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
@@ -131,21 +137,21 @@ def pick_examples(query_set: QuerySet, n: int, seed: int = 0) -> list[int]:
     return sorted(int(i) for i in order[:n])
 
 
-def example_rankings(query_set: QuerySet, image_features: torch.Tensor, query_features: Mapping[str, torch.Tensor],
-                     queries: Sequence[int], k: int = 5) -> tuple[dict[str, list[list[Path]]], dict[str, list[list[bool]]]]:
-    """Per method: the top-``k`` image paths of each example query and whether each is a ground truth."""
+def example_rankings(query_set: QuerySet, image_features: torch.Tensor | Mapping[str, torch.Tensor],
+                     query_features: Mapping[str, torch.Tensor], queries: Sequence[int], k: int = 5
+                     ) -> tuple[dict[str, list[list[Path]]], dict[str, list[list[bool]]]]:
+    """Per method: the top-``k`` image paths of each example query and whether each is a ground truth.
+
+    ``image_features``: the rows every method ranks against, or per method its own (``ComposedStudy.gallery``)."""
     images, hits = {}, {}
     for method, features in query_features.items():
         chosen = features[list(queries)]
-        subset = QuerySet(query_set.benchmark, query_set.split, query_set.subset, query_set.images,
-                          query_set.reference[list(queries)], tuple(query_set.captions[q] for q in queries),
-                          tuple(query_set.targets[q] for q in queries), query_set.gallery,
-                          None if query_set.candidates is None else tuple(query_set.candidates[q] for q in queries),
-                          query_set.exclude_reference)
+        gallery = image_features[method] if isinstance(image_features, Mapping) else image_features
+        subset = query_set.take(list(queries))
         if query_set.gallery is not None:
-            ranking = rank_gallery(subset, image_features, chosen, k)
+            ranking = rank_gallery(subset, gallery, chosen, k)
         else:
-            ranking = rank_subsets(subset, image_features, chosen)[:, :k]
+            ranking = rank_subsets(subset, gallery, chosen)[:, :k]
         images[method] = [[query_set.images.image_paths[i] for i in row if i >= 0] for row in ranking.tolist()]
         hits[method] = [[i in set(query_set.targets[q]) for i in row if i >= 0]
                         for q, row in zip(queries, ranking.tolist())]
@@ -161,6 +167,77 @@ def write_results(table: pd.DataFrame, folder: Path | str, title: str, record: d
     write_text_atomic(written[2], to_latex(table, caption=title))
     write_json_atomic(written[3], record)
     return written
+
+
+def breakdown_table(by_changed: pd.DataFrame) -> pd.DataFrame:
+    """The per-changed-factor scores as a results table (one block per combination of changed factors, so the
+    best method of each is bold), with ``BREAKDOWN_METRICS``."""
+    if by_changed.empty:
+        return by_changed
+    table = by_changed.copy()
+    table["subset"] = [f"changed: {c.replace('+', ' + ')}" + (f" ({s})" if s else "")
+                       for c, s in zip(table["changed"], table["subset"])]
+    metrics = [m for m in BREAKDOWN_METRICS if m in table.columns]
+    return table[[*TABLE_KEYS, *metrics]]
+
+
+def routing_html(routing: pd.DataFrame) -> str:
+    """InDiReCT-CIR's routing accuracy (share of queries whose changed factors automatic routing finds exactly)."""
+    rows = "".join(f"<tr><td>{html.escape(str(r['changed']).replace('+', ' + '))}</td><td class='num'>"
+                   f"{int(r['n_queries'])}</td><td class='num'>{100 * r['routing accuracy']:.{DECIMALS}f}</td></tr>"
+                   for _, r in routing.iterrows())
+    return ("<table class='indirect-results'><thead><tr><th class='model'>changed factors</th><th>queries</th>"
+            f"<th>routing accuracy</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def routing_markdown(routing: pd.DataFrame) -> str:
+    lines = ["| changed factors | queries | routing accuracy |", "|---|---:|---:|"]
+    lines += [f"| {str(r['changed']).replace('+', ' + ')} | {int(r['n_queries'])} | "
+              f"{100 * r['routing accuracy']:.{DECIMALS}f} |" for _, r in routing.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def notions_html(notions: pd.DataFrame) -> str:
+    """InDiReCT-CIR's notion spaces: prompts, where the words come from, solver and the overlap with the labels."""
+    columns = [c for c in ("subset", "notion", "prompts", "first prompts", "words", "solver", "dimensions", "overlap")
+               if c in notions.columns and (c != "subset" or notions[c].astype(bool).any())]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in columns) + "</tr>"
+                   for _, r in notions.iterrows())
+    return f"<table class='indirect-results'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def notions_markdown(notions: pd.DataFrame) -> str:
+    columns = [c for c in ("subset", "notion", "prompts", "first prompts", "words", "solver", "dimensions", "overlap")
+               if c in notions.columns and (c != "subset" or notions[c].astype(bool).any())]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "/") for c in columns) + " |" for _, r in notions.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def show_notion_composed(study: object) -> None:
+    """InDiReCT-CIR's prompts per notion, its routing accuracy and the scores by changed factor(s), where the
+    study has them (nothing is shown otherwise)."""
+    from .notebook import show_html
+    from .tables import STYLE
+
+    parts, plain = [], []
+    if not study.notions.empty:
+        parts.append("<h4>InDiReCT-CIR's notion spaces (fitted on these prompts only)</h4>" + notions_html(study.notions))
+        plain.append(notions_markdown(study.notions))
+    if not study.routing.empty:
+        parts.append("<h4>Routing accuracy: share of queries whose changed factors automatic routing finds "
+                     "exactly</h4>" + routing_html(study.routing))
+        plain.append(routing_markdown(study.routing))
+    if not study.by_changed.empty:
+        table = breakdown_table(study.by_changed)
+        parts.append("<h4>By changed factor(s)</h4>" + to_html(table))
+        plain.append(to_markdown(table, marked=False))
+    if study.notes:
+        parts.append("<p>" + "<br>".join(html.escape(n) for n in study.notes) + "</p>")
+        plain += study.notes
+    if parts:
+        show_html(f"<style>{STYLE}</style>" + "".join(parts), "\n".join(plain))
 
 
 def show(study: object, caption: str | None = None) -> None:
@@ -181,10 +258,11 @@ def plot_examples(study: object, n: int, seed: int = 0, k: int = 5, caveat: str 
     """Figure: ``n`` example queries of the first query set, each method's top-``k`` framed by ground truth."""
     from .plots import caption, plot_neighbours
 
-    query_set, images = study.query_sets[0], study.image_features[0]
+    query_set = study.query_sets[0]
     queries = pick_examples(query_set, n, seed)
     if not queries:
         raise ConfigError(f"{query_set.name} has no query to show")
+    images = {method: study.gallery(0, method) for method in study.query_features[0]}
     paths, hits = example_rankings(query_set, images, study.query_features[0], queries, k)
     references = [query_set.images.image_paths[query_set.reference[q]] for q in queries]
     texts = [" / ".join(query_set.captions[q]) if not isinstance(query_set.captions[q], str)
@@ -201,9 +279,14 @@ def write_study(study: object, folder: Path | str, title: str, backbone: dict, *
     folder = Path(folder)
     counts = {q.name: {"queries": len(q), "images": len(q.images)} for q in study.query_sets}
     record = provenance(backbone, {"name": settings.get("benchmark"), "query_sets": counts}, [],
-                        methods=[m.name for m in study.methods],
+                        methods=[m.name for m in study.methods], notes=list(getattr(study, "notes", [])),
                         submissions=[str(p) for p in study.submissions], **settings)
+    extra = []
+    for name, table in ((BY_CHANGED_FILE, getattr(study, "by_changed", None)),
+                        (ROUTING_FILE, getattr(study, "routing", None)), (NOTIONS_FILE, getattr(study, "notions", None))):
+        if table is not None and not table.empty:
+            extra.append(write_text_atomic(folder / name, table.to_csv(index=False)))
     if study.table.empty:
         write_json_atomic(folder / "provenance.json", record)
-        return [*study.submissions, folder / "provenance.json"]
-    return write_results(study.table, folder, title, record)
+        return [*study.submissions, *extra, folder / "provenance.json"]
+    return write_results(study.table, folder, title, record) + extra

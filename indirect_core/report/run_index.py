@@ -25,7 +25,8 @@ from .._util.caveats import CAVEATS, banner_text, caveat_of
 from .tables import STYLE as TABLE_STYLE
 from .tables import to_html, to_markdown
 from ..composed.methods import MAPPER_METHODS, method_name
-from .composed import to_html as composed_html, to_markdown as composed_markdown
+from .composed import (BY_CHANGED_FILE, NOTIONS_FILE, ROUTING_FILE, breakdown_table, notions_html, notions_markdown,
+                       routing_html, routing_markdown, to_html as composed_html, to_markdown as composed_markdown)
 
 INDEX_FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "01_cache_embeddings": ("figures", ("samples",)),
@@ -184,9 +185,35 @@ def _composed_settings(parameters: dict) -> str:
     for method, path in mappers.items():
         origin = "trained in this run (notebook 06)" if "/06_train-" in str(path) else f"checkpoint {path}"
         parts.append(f"{method_name(method) if method in MAPPER_METHODS else method}: {origin}")
+    if any(str(m).startswith("notion-composed") for m in parameters.get("methods") or []):
+        parts.append(f"InDiReCT-CIR: solver {parameters.get('solver', 'indirect')}, "
+                     f"k={parameters.get('n_components', 128)} per notion")
     options = parameters.get("benchmark_options") or {}
     parts.append("benchmark options: " + (", ".join(f"{k}={v}" for k, v in options.items()) or "defaults"))
     return "; ".join(parts)
+
+
+def _notion_composed_tables(folder: Path) -> tuple[list[str], list[str]]:
+    """InDiReCT-CIR's extra tables of a notebook-05 job, where it wrote them: its notion spaces' prompts, its
+    routing accuracy and every method's scores by changed factor(s)."""
+    parts: list[str] = []
+    lines: list[str] = []
+    read = {name: pd.read_csv(folder / name, dtype={"subset": str}, keep_default_na=False)
+            for name in (NOTIONS_FILE, ROUTING_FILE, BY_CHANGED_FILE) if (folder / name).is_file()}
+    if NOTIONS_FILE in read:
+        parts += ["<h4>InDiReCT-CIR's notion spaces (fitted on these prompts only)</h4>",
+                  f"<div class='scroll'>{notions_html(read[NOTIONS_FILE])}</div>"]
+        lines += ["#### InDiReCT-CIR's notion spaces (fitted on these prompts only)", "",
+                  notions_markdown(read[NOTIONS_FILE]), ""]
+    if ROUTING_FILE in read:
+        title = "Routing accuracy: share of queries whose changed factors automatic routing finds exactly"
+        parts += [f"<h4>{title}</h4>", f"<div class='scroll'>{routing_html(read[ROUTING_FILE])}</div>"]
+        lines += [f"#### {title}", "", routing_markdown(read[ROUTING_FILE]), ""]
+    if BY_CHANGED_FILE in read:
+        table = breakdown_table(read[BY_CHANGED_FILE])
+        parts += ["<h4>By changed factor(s)</h4>", f"<div class='scroll'>{composed_html(table)}</div>"]
+        lines += ["#### By changed factor(s)", "", composed_markdown(table, marked=False), ""]
+    return parts, lines
 
 
 def _time_table(section: _Section) -> tuple[str, list[str]]:
@@ -330,6 +357,9 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
                 parts += [f"<p class='muted'>{html.escape(settings)}</p>",
                           f"<div class='scroll'>{composed_html(table)}</div>"]
                 markdown += [f"_{settings}_", "", composed_markdown(table, marked=False), ""]
+                block, lines = _notion_composed_tables(run_dir / result.job.id)
+                parts += block
+                markdown += lines
             for figure in section.composed_figures:
                 block, line = _figure(figure, run_dir)
                 parts.append(block)
