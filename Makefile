@@ -11,7 +11,7 @@ REPORT_ARGS ?=
 # e.g. EXPLORE_ARGS="--space runs/spaces/colour --space runs/spaces/clip --port 8900"
 EXPLORE_ARGS ?=
 
-.PHONY: setup report test test-fast explore clean-cache
+.PHONY: setup report test test-fast explore clean-cache shapes-clip
 
 setup: $(STAMP)
 
@@ -35,6 +35,13 @@ test-fast: setup
 # space per notion over the example collection (data/my-photos), or the saved spaces given in EXPLORE_ARGS.
 explore: setup
 	$(PY) -m indirect_core explore $(EXPLORE_ARGS)
+
+# shapes-clip, the small CLIP trained here on synthetic shapes (notebooks/08_train_backbone.ipynb): retrain it from
+# scratch over the shipped one in indirect_core/backbone/weights/shapes-clip and print its model card's numbers. An
+# interrupted run keeps its state in runs/shapes-clip-training and continues from there when this is run again.
+SHAPES_CLIP_ARGS ?=
+shapes-clip: setup
+	$(PY) -m indirect_core train-backbone --work-dir runs/shapes-clip-training $(SHAPES_CLIP_ARGS)
 
 clean-cache:
 	rm -rf data/cache

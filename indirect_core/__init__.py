@@ -6,7 +6,7 @@ an index of your images) and search it by text or image, or several at once with
 reference image shows in some notions, change others by words). Names and subpackages load on first use, so
 ``import indirect_core`` does not import torch. The layers, each a subpackage importing only those below it:
 ``_util`` → ``engines`` → ``backbone`` → ``data`` → ``features`` → ``core`` → ``analysis`` | ``composed`` →
-``report`` → ``batch`` → ``apps``.
+``report`` → ``shapes_clip`` → ``batch`` → ``apps``.
 """
 import lazy_loader as _lazy
 
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["analysis", "apps", "backbone", "batch", "composed", "core", "data", "engines", "features", "report"],
+    submodules=["analysis", "apps", "backbone", "batch", "composed", "core", "data", "engines", "features", "report", "shapes_clip"],
     submod_attrs={
         "backbone": ["Backbone", "load_backbone"],
         "features.cache": ["image_features"],

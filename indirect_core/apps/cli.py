@@ -2,7 +2,7 @@
 
 ``python -m indirect_core report PLAN.yaml`` runs a plan's notebooks with papermill into ``runs/<name>/``;
 ``python -m indirect_core experiment [options]`` runs one dataset's study as a plain script (its options are
-notebook 03's parameters); ``python -m indirect_core parameters`` prints every notebook's parameters;
+notebook 03's parameters); ``python -m indirect_core parameters`` prints every notebook's parameters; ``train-backbone`` trains shapes-clip;
 ``space fit|add|info``, ``search``, ``explore`` and ``example-folder`` work on your own collection (``apps.space_cli``).
 """
 from __future__ import annotations
@@ -38,6 +38,11 @@ EXPERIMENT_OPTIONS = {"dataset": "--dataset", "backbone": "--backbone", "notions
                       "cache_dir": "--cache-dir", "device": "--device", "batch_size": "--batch-size",
                       "num_workers": "--num-workers", "on_error": "--on-error"}
 """The ``experiment`` command's options: notebook 03's parameters (their defaults, help and checks) by flag."""
+TRAIN_BACKBONE_NOTEBOOK = "08_train_backbone"
+TRAIN_BACKBONE_OPTIONS = {name: "--" + name.replace("_", "-") for name in (
+    "architecture", "steps", "seed", "n_groups", "design", "lr", "warmup", "text_freeze", "weight_decay", "grad_clip",
+    "threads", "device", "eval_every", "held_out_images", "checkpoint_every", "work_dir")}
+"""The ``train-backbone`` command's options: notebook 08's parameters by flag (the output folder is an argument)."""
 
 
 def add_notebook_options(parser: argparse.ArgumentParser, notebook: str, options: dict[str, str]) -> None:
@@ -88,6 +93,14 @@ def _main(argv: list[str] | None) -> int:
     own.add_argument("--template", help="prompt template with one {}, e.g. 'a photo of a {}'")
     own.add_argument("--words", help="word file, one word per line ('#' comments allowed)")
     own.add_argument("--label-column", default="label", help="label column the notion is evaluated on")
+    train = commands.add_parser("train-backbone", help="train shapes-clip, the small CLIP of the embedded data, and "
+                                "write it with its model card (default: over the shipped one)")
+    train.add_argument("output", nargs="?", default=None,
+                       help="folder for the checkpoint, model card and loss curve (default: the shipped "
+                            "indirect_core/backbone/weights/shapes-clip)")
+    add_notebook_options(train, TRAIN_BACKBONE_NOTEBOOK, TRAIN_BACKBONE_OPTIONS)
+    train.add_argument("--restart", action="store_true",
+                       help="train from scratch even where an unfinished run's state lies in the work folder")
     space_cli.add_commands(commands)
     args = parser.parse_args(argv)
     try:
@@ -112,6 +125,8 @@ def _main(argv: list[str] | None) -> int:
                 for problem in check.problems:
                     print(f"    {problem}")
             return 0 if all(c.ok for c in checks) else 1
+        if args.command == "train-backbone":
+            return _train_backbone(args)
         if args.command == "report":
             from ..batch import check_plan, load_plan, run_plan
 
@@ -149,3 +164,16 @@ def _main(argv: list[str] | None) -> int:
         return 2
     return 0
 
+
+def _train_backbone(args: argparse.Namespace) -> int:
+    """Train shapes-clip with the command's options and print the model card's numbers."""
+    from ..backbone import SHIPPED_DIR
+    from ..shapes_clip import card_summary, train_shapes_clip
+
+    values = notebook_options(args, TRAIN_BACKBONE_NOTEBOOK, TRAIN_BACKBONE_OPTIONS)
+    output = Path(args.output) if args.output else SHIPPED_DIR
+    held_out_images = values.pop("held_out_images")
+    card = train_shapes_clip(output, held_out_images=held_out_images, resume=not args.restart, **values)
+    print(card_summary(card))
+    print(f"model card: {output / 'MODEL_CARD.md'}")
+    return 0

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from .._util.errors import ConfigError, DatasetError
-from ..backbone import RANDOM_ARCHITECTURES
+from ..backbone import RANDOM_ARCHITECTURES, SHAPES_CLIP
 
 SPACE_FORMAT = 1
 """Version of a saved space folder; ``Space.load`` reads this version only."""
@@ -48,7 +48,7 @@ def check_backbone(folder: Path, record: dict, name: str, sha256: str | None) ->
     else:
         import clip
 
-        known = set(RANDOM_ARCHITECTURES) | set(clip.available_models())
+        known = set(RANDOM_ARCHITECTURES) | set(clip.available_models()) | {SHAPES_CLIP}
         differs = name in known and saved.get("name") in known and name != saved.get("name")
     if differs:
         weights = f" ({sha256[:12]}…)" if sha256 else ""

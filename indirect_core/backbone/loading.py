@@ -1,12 +1,12 @@
-"""Loading CLIP backbones: OpenAI CLIP by name, a checkpoint path, or a random-weight stand-in, and ``auto``.
+"""Loading CLIP backbones: OpenAI CLIP by name, a checkpoint path, the shipped shapes-clip, a random-weight
+stand-in, and ``auto``.
 
-Every backbone goes through ``clip.load(name_or_path)``; random stand-ins are written once as state-dict
-checkpoints and loaded through that same path, so tests exercise the real loading code.
+Every backbone goes through ``clip.load(name_or_path)``; shapes-clip is a committed state dict checked against its
+model card first, random stand-ins are written once as state-dict checkpoints and loaded through that same path, so
+tests exercise the real loading code.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
 import os
 import socket
@@ -21,12 +21,12 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     import clip
 
 from .._util.atomic import atomic_path
+from .._util.caveats import SHAPES_CLIP_MARKER, RandomWeightsWarning
 from .._util.errors import BackboneError, ConfigError
-from .._util.caveats import RANDOM_WEIGHTS_MARKER, RandomWeightsWarning
 from .._util.torch_files import DAMAGED, OBJECTS, error_summary, read_failure
-
-
+from .hashing import sha256_file
 from .model import Backbone
+from .shipped import SHAPES_CLIP, SHIPPED_DIR, verify_shapes_clip
 
 # Architectures of the random-weight stand-ins: clip.model.CLIP constructor arguments.
 RANDOM_ARCHITECTURES: dict[str, dict] = {
@@ -51,21 +51,6 @@ def default_cache_dir() -> Path:
 def clip_download_root() -> Path:
     """Where OpenAI CLIP keeps downloaded weights: ``$INDIRECT_CLIP_DIR`` or ``~/.cache/clip``."""
     return Path(os.environ.get("INDIRECT_CLIP_DIR", Path.home() / ".cache" / "clip"))
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes (the weights part of a backbone's identity); remembered per file version."""
-    stat = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, chunk)
-
-
-@functools.lru_cache(maxsize=32)
-def _sha256(path: str, size: int, mtime_ns: int, chunk: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def random_clip_checkpoint(architecture: str = "random-tiny", cache_dir: Path | None = None,
@@ -106,6 +91,9 @@ def spec_weights(spec: str, cache_dir: Path | None = None) -> tuple[str, Path | 
             return path.name, path if path.is_file() else None
         default = clip_download_root() / os.path.basename(clip.clip._MODELS[DEFAULT_AUTO_MODEL])
         return (DEFAULT_AUTO_MODEL, default) if default.is_file() else (spec, None)
+    if spec == SHAPES_CLIP:
+        path = SHIPPED_DIR / f"{SHAPES_CLIP}.pt"
+        return spec, path if path.is_file() else None
     if spec in RANDOM_ARCHITECTURES:
         path = _random_checkpoint_path(spec, cache_dir, RANDOM_SEED)
         return spec, path if path.is_file() else None
@@ -119,15 +107,18 @@ def spec_weights(spec: str, cache_dir: Path | None = None) -> tuple[str, Path | 
 def load_backbone(spec: str = "auto", device: str = "cpu", cache_dir: Path | None = None) -> Backbone:
     """Load a CLIP backbone.
 
-    ``spec``: a CLIP name (``clip.available_models()``), a local checkpoint path, ``"random-tiny"`` /
-    ``"random-vit-b-32"`` (random weights, for pipeline checks), or ``"auto"``: ``$INDIRECT_CLIP_CHECKPOINT``
-    if set, else ViT-B/32 when its weights are cached or downloadable, else random-tiny with a loud warning.
+    ``spec``: a CLIP name (``clip.available_models()``), a local checkpoint path, ``"shapes-clip"`` (the CLIP
+    trained here on synthetic shapes, shipped with the package), ``"random-tiny"`` / ``"random-vit-b-32"`` (random
+    weights, for pipeline checks), or ``"auto"``: ``$INDIRECT_CLIP_CHECKPOINT`` if set, else ViT-B/32 when its
+    weights are cached or downloadable, else shapes-clip with one warning (and its caveat on every output).
     """
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"backbone spec must be a non-empty string, got {spec!r}")
     device = _resolve_device(device)
     if spec == "auto":
         return _load_auto(device, cache_dir)
+    if spec == SHAPES_CLIP:
+        return _load_shapes_clip(device)
     if spec in RANDOM_ARCHITECTURES:
         path = random_clip_checkpoint(spec, cache_dir)
         return _load_path(path, spec, device, random_weights=True)
@@ -139,7 +130,7 @@ def load_backbone(spec: str = "auto", device: str = "cpu", cache_dir: Path | Non
     if spec.endswith((".pt", ".pth", ".bin")) or spec.startswith(("/", "./", "../", "~")):
         raise BackboneError(f"checkpoint file {spec} does not exist: check the path")
     raise BackboneError(f"unknown backbone {spec!r}: use one of {clip.available_models()}, a path to a "
-                        f"CLIP checkpoint, {list(RANDOM_ARCHITECTURES)}, or 'auto'")
+                        f"CLIP checkpoint, '{SHAPES_CLIP}', {list(RANDOM_ARCHITECTURES)}, or 'auto'")
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -154,7 +145,7 @@ def _resolve_device(device: str) -> torch.device:
 
 
 def _load_auto(device: torch.device, cache_dir: Path | None) -> Backbone:
-    """ViT-B/32 if it can be had offline or downloaded, else random-tiny with a warning nobody can miss."""
+    """ViT-B/32 if it can be had offline or downloaded, else shapes-clip with a warning nobody can miss."""
     override = os.environ.get("INDIRECT_CLIP_CHECKPOINT")
     if override:
         path = Path(override).expanduser()
@@ -166,10 +157,15 @@ def _load_auto(device: torch.device, cache_dir: Path | None) -> Backbone:
     except BackboneError as why:
         rule = "!" * 78
         warnings.warn(f"\n{rule}\nbackbone 'auto': CLIP {DEFAULT_AUTO_MODEL} weights are not available ({why})\n"
-                      f"FALLING BACK TO RANDOM WEIGHTS (random-tiny): every output is marked "
-                      f"'{RANDOM_WEIGHTS_MARKER}'.\n{rule}", RandomWeightsWarning, stacklevel=3)
-        return _load_path(random_clip_checkpoint("random-tiny", cache_dir), "random-tiny", device,
-                          random_weights=True)
+                      f"FALLING BACK TO {SHAPES_CLIP.upper()}: every output is marked "
+                      f"'{SHAPES_CLIP_MARKER}'.\n{rule}", RandomWeightsWarning, stacklevel=3)
+        return _load_shapes_clip(device)
+
+
+def _load_shapes_clip(device: torch.device) -> Backbone:
+    """The shipped shapes-clip, after its sha256 matched its model card."""
+    return _load_path(verify_shapes_clip(SHIPPED_DIR), SHAPES_CLIP, device, random_weights=False,
+                      caveat=SHAPES_CLIP_MARKER)
 
 
 def _named_weights(name: str) -> Path:
@@ -194,7 +190,8 @@ def _named_weights(name: str) -> Path:
                             f"{target.name} there by hand") from None
 
 
-def _load_path(path: Path, name: str, device: torch.device, random_weights: bool) -> Backbone:
+def _load_path(path: Path, name: str, device: torch.device, random_weights: bool,
+               caveat: str | None = None) -> Backbone:
     """The one loading path: ``clip.load`` on a local file (JIT archive or state dict)."""
     try:
         with warnings.catch_warnings():
@@ -205,6 +202,8 @@ def _load_path(path: Path, name: str, device: torch.device, random_weights: bool
         if failure.kind == DAMAGED:
             if random_weights:
                 fix = "delete it; the next load writes it again"
+            elif name == SHAPES_CLIP:
+                fix = "restore it (git checkout) or retrain it with `make shapes-clip`"
             elif name in clip.available_models():
                 fix = (f"delete it and load {name} again where its download host is reachable, or copy a good "
                        f"{path.name} there from another machine")
@@ -216,4 +215,4 @@ def _load_path(path: Path, name: str, device: torch.device, random_weights: bool
                             "checkpoint (JIT archive or state dict)") from None
     model.eval()
     return Backbone(name=name, weights_path=Path(path), weights_sha256=sha256_file(Path(path)),
-                    random_weights=random_weights, model=model, preprocess=preprocess, device=device)
+                    random_weights=random_weights, model=model, preprocess=preprocess, device=device, caveat=caveat)

@@ -167,7 +167,7 @@ def check_backbone(label: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         from ...backbone import RANDOM_ARCHITECTURES
 
-        raise ConfigError(f"{label}={value!r}: use a CLIP name such as 'ViT-B/32', a checkpoint path, 'auto' or "
+        raise ConfigError(f"{label}={value!r}: use a CLIP name such as 'ViT-B/32', a checkpoint path, 'auto', 'shapes-clip' or "
                           f"one of {list(RANDOM_ARCHITECTURES)}")
     return value
 

@@ -12,6 +12,9 @@ from .checks import (FLAG, OPTIONAL_PATH, OPTIONAL_TEXT, PATH, TEXT, attribution
                      check_query, check_template, check_words_or_file, choice, composed_methods, datasets, engines,
                      indirect_keys, integer, mapper_methods, mapping, model_keys, number, one_of, optional,
                      optional_choice, optional_integer, prompt_words, subset)
+from ...shapes_clip.settings import ARCHITECTURES as SHAPES_CLIP_ARCHITECTURES
+from ...shapes_clip.settings import BATCH_DESIGNS as SHAPES_CLIP_DESIGNS
+from ...shapes_clip.settings import DEFAULTS as SHAPES_CLIP_DEFAULTS
 from .declaration import Check, Label, Notebook, Parameter, notebook
 
 
@@ -28,9 +31,10 @@ NOTIONS = Parameter("notions", "all", Check(check_notions_value, "'all', notion 
                                             {"nargs": "*"}),
                     "'all', notion names of the dataset, or your own: {'name', 'template', 'words' (list or "
                     "word file), 'label_column'}")
-BACKBONE = Parameter("backbone", "auto", Check(check_backbone, "CLIP name, checkpoint path, 'random-tiny' or 'auto'"),
-                     "CLIP name ('ViT-B/32'), checkpoint path, 'random-tiny' or 'auto' (ViT-B/32 if its weights "
-                     "are here, else random-tiny)")
+BACKBONE = Parameter("backbone", "auto",
+                     Check(check_backbone, "CLIP name, checkpoint path, 'shapes-clip', 'random-tiny' or 'auto'"),
+                     "CLIP name ('ViT-B/32'), checkpoint path, 'shapes-clip' (trained here on synthetic shapes), "
+                     "'random-tiny' or 'auto' (ViT-B/32 if its weights are here, else shapes-clip)")
 CACHE_DIR = Parameter("cache_dir", None, OPTIONAL_PATH, "embedding cache folder (None: data/cache)")
 DEVICE = Parameter("device", "cpu", TEXT, "torch device, e.g. 'cpu' or 'cuda'")
 BATCH_SIZE = Parameter("batch_size", 64, integer(), "images per batch when embedding")
@@ -198,6 +202,33 @@ NOTEBOOK_PARAMETERS: dict[str, Notebook] = {notebook.name: notebook for notebook
         Parameter("overwrite", False, FLAG,
                   "with resume=False: start anew over an existing checkpoint, replacing it when the new run ends"),
         OUTPUT_DIR], _training_rules),
+    notebook("08_train_backbone", [
+        Parameter("architecture", SHAPES_CLIP_DEFAULTS["architecture"], choice(tuple(SHAPES_CLIP_ARCHITECTURES)),
+                  "clip.model.CLIP architecture (ModifiedResNet or ViT at 64 px; 'tiny' for checks)"),
+        Parameter("steps", SHAPES_CLIP_DEFAULTS["steps"], integer(), "training steps"),
+        SEED.but(default=SHAPES_CLIP_DEFAULTS["seed"], help="seeds the model's initialisation and the training stream"),
+        Parameter("n_groups", SHAPES_CLIP_DEFAULTS["n_groups"], integer(),
+                  "groups of the 8 drawn shapes per batch (batch size 8 x n_groups)"),
+        Parameter("design", SHAPES_CLIP_DEFAULTS["design"], choice(SHAPES_CLIP_DESIGNS),
+                  "'pairs': each group shares one object and background colour pair; 'random': factors drawn "
+                  "independently"),
+        Parameter("lr", SHAPES_CLIP_DEFAULTS["lr"], number(above=0), "peak learning rate (AdamW)"),
+        Parameter("warmup", SHAPES_CLIP_DEFAULTS["warmup"], integer(), "linear warmup steps before the cosine decay"),
+        Parameter("text_freeze", SHAPES_CLIP_DEFAULTS["text_freeze"], integer(0),
+                  "steps the text tower is held fixed at the start"),
+        Parameter("weight_decay", SHAPES_CLIP_DEFAULTS["weight_decay"], number(minimum=0), "AdamW weight decay"),
+        Parameter("grad_clip", SHAPES_CLIP_DEFAULTS["grad_clip"], number(minimum=0),
+                  "gradient-norm clip (0: none)"),
+        Parameter("threads", SHAPES_CLIP_DEFAULTS["threads"], integer(),
+                  "torch CPU threads (pinned: the numbers depend on it; recorded in the card)"),
+        Parameter("eval_every", 250, optional_integer(),
+                  "steps between zero-shot checks on the held-out split during training (None: none)"),
+        Parameter("held_out_images", 1000, integer(), "held-out images the model card's accuracies are measured on"),
+        Parameter("checkpoint_every", 100, integer(), "steps between saved training states"),
+        Parameter("resume", True, FLAG, "continue the unfinished run whose state lies in work_dir (same settings)"),
+        Parameter("work_dir", None, OPTIONAL_PATH, "folder of the resumable training state (None: output_dir)"),
+        DEVICE.but(check=choice(("cpu", "cuda")), help="'cpu' or 'cuda' (a GPU when there is one)"),
+        OUTPUT_DIR.but(help="folder for the checkpoint, model card and loss curve")]),
     notebook("07_explore", [
         Parameter("spaces", [], Check(check_paths, "list of folders"),
                   "saved space folders (python -m indirect_core space fit ...); empty: fit them here"),
