@@ -69,7 +69,8 @@ def main() -> int:
 
     import indirect_core as ic
     from indirect_core.composed import query_features, rank_gallery
-    from indirect_core.composed.notion_composed import NotionComposed, fit_notion_spaces
+    from indirect_core.composed.notion_composed import NotionComposed
+    from indirect_core.composed.notion_spaces import fit_notion_spaces
     from indirect_core.data.notions import SYNTHETIC_CIR_NOTIONS
 
     load_s, bb = time_call(lambda: ic.load_backbone(args.backbone, cache_dir=args.cache_dir))

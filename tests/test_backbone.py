@@ -147,13 +147,18 @@ def test_named_model_offline_fails_fast_saying_where_to_put_the_file(tmp_path, m
     assert "INDIRECT_CLIP_DIR" in message
 
 
-def test_auto_falls_back_to_random_tiny_loudly(tmp_path, monkeypatch):
-    from indirect_core._util.caveats import RandomWeightsWarning
+def test_auto_falls_back_to_the_shipped_shapes_clip_loudly(tmp_path, monkeypatch):
+    from indirect_core._util.caveats import SHAPES_CLIP_MARKER, StandInWarning
 
     _no_network(monkeypatch)
-    with pytest.warns(RandomWeightsWarning, match="FALLING BACK TO RANDOM WEIGHTS \\(random-tiny\\)") as caught:
+    with pytest.warns(StandInWarning, match="FALLING BACK TO SHAPES-CLIP") as caught:
         backbone = ic.load_backbone("auto", cache_dir=tmp_path)
-    assert backbone.name == "random-tiny" and backbone.random_weights and len(caught) == 1
+    assert backbone.name == "shapes-clip" and not backbone.random_weights and len(caught) == 1
+    assert backbone.caveat == SHAPES_CLIP_MARKER and backbone.identity()["caveat"] == SHAPES_CLIP_MARKER
+    assert backbone.weights_path == ic.backbone.SHIPPED_DIR / "shapes-clip.pt"
+    assert backbone.weights_sha256 == ic.backbone.read_card()["checkpoint"]["sha256"]
+    assert ic.backbone.spec_weights("shapes-clip") == ("shapes-clip", backbone.weights_path)
+    assert ic.load_backbone("random-tiny", cache_dir=tmp_path).random_weights  # random-tiny stays, by name
 
 
 def test_auto_prefers_cached_weights_and_env_checkpoint(tmp_path, monkeypatch, tiny_backbone):

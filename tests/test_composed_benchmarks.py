@@ -560,6 +560,7 @@ def test_genecis_four_tasks_with_indirect_cir_and_its_prompts(tiny_backbone, cac
     type by its name, else the notion routing sends it to); focus keeps that notion, change changes it by the
     condition and keeps the others. Random weights: the scores are a pipeline check, the prompts are shown."""
     from indirect_core.composed import notion_composed as nc
+    from indirect_core.composed import routing
     from indirect_core.composed.study import run_benchmark
     from indirect_core.data.notions import GENECIS_NOTIONS
 
@@ -591,11 +592,11 @@ def test_genecis_four_tasks_with_indirect_cir_and_its_prompts(tiny_backbone, cac
     # the routes: attribute types by name, focus keeps, change changes and keeps the rest
     method = next(m for m in study.methods if m.name == "InDiReCT-CIR")
     focus, change, focus_object, change_object = study.query_sets
-    assert method.routes(tiny_backbone, focus) == [nc.Route(("colour",), {}), nc.Route(("material",), {})]
-    assert method.routes(tiny_backbone, change) == [nc.Route(("material", "object"), {"colour": "color"}),
-                                                    nc.Route(("colour", "object"), {"material": "material"})]
-    picked = nc.pick_notion(method.spaces, tiny_backbone, "refrigerator")
+    assert method.routes(tiny_backbone, focus) == [routing.Route(("colour",), {}), routing.Route(("material",), {})]
+    assert method.routes(tiny_backbone, change) == [routing.Route(("material", "object"), {"colour": "color"}),
+                                                    routing.Route(("colour", "object"), {"material": "material"})]
+    picked = routing.pick_notion(method.spaces, tiny_backbone, "refrigerator")
     others = tuple(n.name for n in GENECIS_NOTIONS if n.name != picked)
-    assert method.routes(tiny_backbone, focus_object)[0] == nc.Route((picked,), {})
-    assert method.routes(tiny_backbone, change_object)[0] == nc.Route(others, {picked: "refrigerator"})
+    assert method.routes(tiny_backbone, focus_object)[0] == routing.Route((picked,), {})
+    assert method.routes(tiny_backbone, change_object)[0] == routing.Route(others, {picked: "refrigerator"})
     assert study.gallery(0, "InDiReCT-CIR").shape == (len(focus.images), 3 * 16)

@@ -4,11 +4,9 @@ search, the explicit and the routed form, and bad input named (random-tiny: rank
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import indirect_core as ic
 from indirect_core._util.errors import ConfigError

@@ -2,7 +2,6 @@
 groups the images by its own notion, so the diagonal is the largest cell of its column, and it beats CLIP."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

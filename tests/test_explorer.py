@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import indirect_core as ic
-from indirect_core.apps import explorer
+from indirect_core.apps import explorer, explorer_map
 from indirect_core.report import plots
 from indirect_core.data.example_collection import write_example_collection
 
@@ -180,7 +180,7 @@ def test_app_answers_text_images_uploads_and_shows_errors(spaces, tmp_path):
 def test_the_app_prepares_the_map_while_the_page_loads_and_says_so(spaces):
     _, built = spaces
     app = explorer.Explorer(built, k=3)
-    assert app._prepared is explorer.prepare_map()  # one compilation per process
+    assert app._prepared is explorer_map.prepare_map()  # one compilation per process
     app._prepared.thread.join()
     app._progress.join()
     assert app._prepared.error is None and app._prepared.seconds > 0
@@ -211,18 +211,18 @@ def test_static_page_has_the_grids_and_one_banner(spaces):
 def test_map_is_seeded_and_coloured_by_the_matching_label(spaces, tiny_backbone):
     _, built = spaces
     space = built["colour"]
-    first, second = explorer.space_map(space, seed=3), explorer.space_map(space, seed=3)
+    first, second = explorer_map.space_map(space, seed=3), explorer_map.space_map(space, seed=3)
     assert first.shape == (12, 2) and np.isfinite(first).all() and np.array_equal(first, second)
-    assert explorer.default_label_column(built["colour"]) == "shape"  # no "colour" column: the first one
+    assert explorer_map.default_label_column(built["colour"]) == "shape"  # no "colour" column: the first one
     figure = plots.plot_space_map(first, space.labels["object_colour"].tolist(), label_name="object colour")
     legend = figure.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == sorted(set(space.labels["object_colour"]))
     assert sum(len(c.get_offsets()) for c in figure.axes[0].collections) == 12
     with pytest.raises(ic.ConfigError, match="label_column='size' is not a label"):
-        explorer.draw_map(space, "size")
+        explorer_map.draw_map(space, "size")
     small = ic.Space.clip(tiny_backbone)
     with pytest.raises(ic.ConfigError, match="a map needs at least 4 images"):
-        explorer.space_map(small)
+        explorer_map.space_map(small)
     buffer = io.BytesIO(explorer.figure_png(figure))
     assert Image.open(buffer).size[0] > 300
 

@@ -11,6 +11,8 @@ import torch
 from indirect_core._util.errors import ConfigError
 from indirect_core.composed import QuerySet, evaluate, evaluate_methods, gallery_features, query_features
 from indirect_core.composed import notion_composed as nc
+from indirect_core.composed import notion_spaces as ns
+from indirect_core.composed import routing
 from indirect_core.data.datasets import Dataset
 from indirect_core.data.notions import Notion
 
@@ -69,10 +71,10 @@ def backbone() -> PlantedBackbone:
 
 
 @pytest.fixture(scope="module")
-def spaces(backbone) -> list[nc.NotionSpace]:
+def spaces(backbone) -> list[ns.NotionSpace]:
     # Our deterministic solver: with 4 prompts spanning a 4-dimensional block and k = 4, each space is exactly
     # its block (the authors' procedure has its own test below).
-    return nc.fit_notion_spaces(backbone, NOTIONS, solver="indirect-lbfgs", n_components=BLOCK)
+    return ns.fit_notion_spaces(backbone, NOTIONS, solver="indirect-lbfgs", n_components=BLOCK)
 
 
 def image(shape: int, colour: int, background: int, noise: float = 0.0, seed: int = 0) -> torch.Tensor:
@@ -176,52 +178,52 @@ def test_the_linear_form_ranks_by_the_explicit_sum_of_z_scores(backbone, spaces)
 
 
 def test_clauses_go_to_the_notion_whose_prompts_they_resemble(backbone, spaces):
-    assert nc.split_clauses(" is red ,has a navy background and is a star instead of a circle ") == [
+    assert routing.split_clauses(" is red ,has a navy background and is a star instead of a circle ") == [
         "is red", "has a navy background", "is a star instead of a circle"]
-    routed = nc.route_texts(spaces, backbone, ["is red and has a navy background",
+    routed = routing.route_texts(spaces, backbone, ["is red and has a navy background",
                                                "is a star instead of a circle", "is red, is blue"])
     assert routed == [{"object colour": "is red", "background colour": "has a navy background"},
                       {"shape": "is a star instead of a circle"}, {"object colour": "is red and is blue"}]
-    query = nc.route(spaces, backbone, text="has a navy background")
+    query = routing.route(spaces, backbone, text="has a navy background")
     assert query.keep == ("shape", "object colour") and dict(query.change) == {"background colour":
                                                                                 "has a navy background"}
 
 
 def test_explicit_keep_and_change_override_routing(backbone, spaces):
-    query = nc.route(spaces, change={"shape": "a star"})
+    query = routing.route(spaces, change={"shape": "a star"})
     assert query.keep == ("object colour", "background colour") and dict(query.change) == {"shape": "a star"}
-    assert nc.route(spaces, keep=["shape"]) == nc.Route(("shape",), {})
-    query = nc.route(spaces, backbone, text="is red", keep=["shape"])
+    assert routing.route(spaces, keep=["shape"]) == routing.Route(("shape",), {})
+    query = routing.route(spaces, backbone, text="is red", keep=["shape"])
     assert query.keep == ("shape",) and dict(query.change) == {"object colour": "is red"}
-    oracle = nc.oracle_changes(spaces, "is red and has a navy background", "object_colour+background_colour")
+    oracle = routing.oracle_changes(spaces, "is red and has a navy background", "object_colour+background_colour")
     assert oracle == {"object colour": "is red", "background colour": "has a navy background"}
 
 
 def test_bad_input_names_the_culprit(backbone, spaces):
     with pytest.raises(ConfigError, match=r"keep names notion 'texture', which is not among the notion spaces"):
-        nc.route(spaces, keep=["texture"])
+        routing.route(spaces, keep=["texture"])
     with pytest.raises(ConfigError, match=r"change names notion 'size'"):
-        nc.route(spaces, change={"size": "bigger"})
+        routing.route(spaces, change={"size": "bigger"})
     with pytest.raises(ConfigError, match=r"the text for notion 'shape' '  ' is empty"):
-        nc.route(spaces, change={"shape": "  "})
+        routing.route(spaces, change={"shape": "  "})
     with pytest.raises(ConfigError, match=r"the modification text '' is empty"):
-        nc.route(spaces, backbone, text="")
+        routing.route(spaces, backbone, text="")
     with pytest.raises(ConfigError, match="'shape' is both kept and changed"):
-        nc.route(spaces, keep=["shape"], change={"shape": "a star"})
+        routing.route(spaces, keep=["shape"], change={"shape": "a star"})
     with pytest.raises(ConfigError, match="keeps no notion and changes none"):
-        nc.route(spaces, keep=[])
-    other = nc.fit_notion_spaces(PlantedBackbone(sha="b" * 64), NOTIONS[:1], solver="indirect-lbfgs",
+        routing.route(spaces, keep=[])
+    other = ns.fit_notion_spaces(PlantedBackbone(sha="b" * 64), NOTIONS[:1], solver="indirect-lbfgs",
                                  n_components=BLOCK)[0]
     import dataclasses
     renamed = dataclasses.replace(other, name="other shape")
     with pytest.raises(ConfigError, match="notion space 'other shape' was made with backbone planted but 'shape'"):
         nc.NotionComposed((*spaces, renamed))
     with pytest.raises(ConfigError, match="records changed factor 'size_class' but no notion space stands for it"):
-        nc.oracle_changes(spaces, "is bigger", "size_class")
+        routing.oracle_changes(spaces, "is bigger", "size_class")
 
 
 def test_the_authors_procedure_is_the_default_and_recorded(backbone):
-    (space,) = nc.fit_notion_spaces(backbone, NOTIONS[1:2], n_components=BLOCK)
+    (space,) = ns.fit_notion_spaces(backbone, NOTIONS[1:2], n_components=BLOCK)
     assert space.solver == "indirect" and space.solver_name == "InDiReCT"
     assert space.prompts == ("a red shape", "a green shape", "a blue shape", "a navy shape")
     assert space.factor == "object_colour"

@@ -26,7 +26,7 @@ _BANNERS = {
 }
 
 
-class RandomWeightsWarning(UserWarning):
+class StandInWarning(UserWarning):
     """Issued once when ``backbone="auto"`` falls back to a stand-in CLIP (notebooks show a banner instead)."""
 
 

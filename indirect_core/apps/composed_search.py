@@ -19,7 +19,8 @@ import pandas as pd
 import torch
 
 from .._util.errors import ConfigError
-from ..composed.notion_composed import NotionSpace, Route, check_spaces, route
+from ..composed.notion_spaces import NotionSpace, check_spaces
+from ..composed.routing import Route, route
 from ..core.index import check_k
 from ..core.search import top_k
 from .space import Space

@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     import clip
 
 from .._util.atomic import atomic_path
-from .._util.caveats import SHAPES_CLIP_MARKER, RandomWeightsWarning
+from .._util.caveats import SHAPES_CLIP_MARKER, StandInWarning
 from .._util.errors import BackboneError, ConfigError
 from .._util.torch_files import DAMAGED, OBJECTS, error_summary, read_failure
 from .hashing import sha256_file
@@ -158,7 +158,7 @@ def _load_auto(device: torch.device, cache_dir: Path | None) -> Backbone:
         rule = "!" * 78
         warnings.warn(f"\n{rule}\nbackbone 'auto': CLIP {DEFAULT_AUTO_MODEL} weights are not available ({why})\n"
                       f"FALLING BACK TO {SHAPES_CLIP.upper()}: every output is marked "
-                      f"'{SHAPES_CLIP_MARKER}'.\n{rule}", RandomWeightsWarning, stacklevel=3)
+                      f"'{SHAPES_CLIP_MARKER}'.\n{rule}", StandInWarning, stacklevel=3)
         return _load_shapes_clip(device)
 
 

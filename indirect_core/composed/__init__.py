@@ -25,7 +25,8 @@ from .train_pic2word import train_pic2word
 from .train_lincir import train_lincir
 from .mapper_training import train_mapper
 from .methods import COMPOSED_PROMPTS, LinCIR, Pic2Word, composed_prompts, mapper_method
-from .notion_composed import NotionComposed, NotionSpace, fit_notion_spaces, routing_accuracy
+from .notion_composed import NotionComposed, routing_accuracy
+from .notion_spaces import NotionSpace, fit_notion_spaces
 from . import notion_composed
 from . import benchmarks, study
 from .benchmarks import available_benchmarks, check_benchmark, load_benchmark

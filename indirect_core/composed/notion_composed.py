@@ -4,14 +4,8 @@ A composed query keeps some notions of the reference image and changes others by
 red"). Each notion has its own InDiReCT space, fitted on the notion's prompts only (``fit_notion_spaces``: the
 authors' procedure ``indirect`` by default, the solver recorded); no training image and no mapper.
 
-**Routing** (which notions does the text change?), a rule fixed before anything was measured:
-the text is split into clauses at " and " and at commas (``split_clauses``); each clause goes to the one notion
-whose prompts are most similar to it: the largest cosine between the clause's CLIP text feature and the CLIP
-text features of the notion's prompts, maximum over the prompts (``route_clauses``; ties go to the notion listed
-first). Clauses routed to the same notion are joined with " and ". Every notion the text does not speak about
-is kept. *Oracle* routing takes the query set's recorded changed factors instead (``QuerySet.info["changed"]``,
-"+"-joined in the text's order; each factor is a notion's ``factor``) and pairs them with the clauses in order.
-An explicit ``keep=[...]``, ``change={notion: text}`` overrides both (``route``).
+**Routing** (which notions does the text change?) is a rule fixed before anything was measured: each clause of
+the text goes to the notion whose prompts it most resembles, every other notion is kept (``routing``).
 
 **Scoring**, fixed in the code, nothing fitted: an image g has a unit embedding u_n(g) in every notion space n.
 For a kept notion the query's part is q_n = u_n(reference), for a changed one q_n = the notion's embedding of
@@ -26,9 +20,8 @@ A part whose σ_n is 0 (every image scores the same) gets no weight.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,283 +29,16 @@ import torch
 
 from ..backbone import Backbone
 from .._util.errors import ConfigError
-from .._util.validation import as_matrix
-from ..core.models import INDIRECT_KEYS, Reducer, display_name, l2_normalize, make_model
-from ..data.notions import Notion
 from .evaluate import changed_groups
 from .queries import QuerySet
+from .notion_spaces import NotionSpace, check_spaces
+from .routing import ROUTINGS, Route, encode, query_routes
 from .ranking import feature_matrix
-
 KEY = "notion-composed"
 """The method key plans and notebooks name."""
 DISPLAY_NAME = "InDiReCT-CIR"
 """The method's name in tables and figures (the oracle-routing variant: ``ORACLE_NAME``)."""
 ORACLE_NAME = "InDiReCT-CIR (oracle routing)"
-ROUTINGS = ("auto", "oracle")
-"""``auto``: routing from the text and the notions' prompts alone; ``oracle``: the recorded changed factors."""
-DEFAULT_SOLVER = "indirect"
-"""The authors' procedure, as in the paper's experiments (``indirect-lbfgs`` is our solver, recorded if chosen)."""
-CLAUSE_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
-"""Where a modification text splits into clauses: at commas and at the word "and"."""
-GENECIS_TASKS: dict[str, str] = {"focus_attribute": "focus", "change_attribute": "change",
-                                 "focus_object": "focus", "change_object": "change"}
-"""GeneCIS: what each task's condition asks. ``focus``: the target matches the reference in the condition's
-notion (keep that notion only); ``change``: the target shows the condition in its notion (change it by the
-condition's text, keep every other notion)."""
-
-
-@dataclass(frozen=True, eq=False)
-class NotionSpace:
-    """One notion's InDiReCT space: its prompts, the projection fitted on their CLIP text features alone, those
-    features (for routing) and what made it (solver, backbone)."""
-
-    name: str
-    prompts: tuple[str, ...]
-    model: Reducer | None           # None: the raw CLIP space (normalised features; no prompts, never routed to)
-    prompt_features: torch.Tensor   # (n_prompts, d) unit CLIP text features of the prompts
-    solver: str                     # model key: "indirect" (the authors' procedure) or "indirect-lbfgs"
-    backbone: dict                  # identity of the backbone that encoded the prompts
-    factor: str | None = None       # the factor (QuerySet.info["changed"] name) this notion stands for
-    word_source: str = ""
-    words: tuple[str, ...] = ()     # the prompt words (for the overlap with a benchmark's labels or conditions)
-
-    @property
-    def solver_name(self) -> str:
-        return display_name(self.solver) if self.solver in INDIRECT_KEYS else self.solver
-
-    def embed(self, features: Any) -> torch.Tensor:
-        """Unit rows (n, k) of raw CLIP features (images or texts) in this notion's space."""
-        features = as_matrix(features, f"features for {self.name}")
-        if self.model is None:
-            return l2_normalize(features)
-        return l2_normalize(torch.as_tensor(self.model.transform(features)))
-
-    @property
-    def n_components(self) -> int:
-        return int(self.prompt_features.shape[1] if self.model is None else self.model.components_.shape[0])
-
-
-def fit_notion_spaces(backbone: Backbone, notions: Iterable[Notion], solver: str = DEFAULT_SOLVER,
-                      n_components: int = 128, random_state: int | None = 0,
-                      model_options: Mapping[str, Any] | None = None) -> list[NotionSpace]:
-    """One space per notion, each fitted on its prompts' CLIP text features only
-    (``make_model(solver, n_components, random_state).fit(backbone.encode_texts(prompts))``)."""
-    if solver not in INDIRECT_KEYS:
-        raise ConfigError(f"solver={solver!r} must be one of {list(INDIRECT_KEYS)} ('indirect': the authors' "
-                          "procedure; 'indirect-lbfgs': our solver of its objective)")
-    spaces, seen = [], set()
-    for notion in notions:
-        if not isinstance(notion, Notion):
-            raise ConfigError(f"notions must be Notion objects (ic.data.notions), got {type(notion).__name__}")
-        if notion.name in seen:
-            raise ConfigError(f"two notions are named {notion.name!r}: give each its own name")
-        seen.add(notion.name)
-        prompts = notion.prompts
-        features = backbone.encode_texts(prompts)
-        model = make_model(solver, n_components, random_state, **dict(model_options or {})).fit(features)
-        spaces.append(NotionSpace(notion.name, tuple(prompts), model, features, solver, backbone.identity(),
-                                  notion.label_column, notion.word_source, tuple(notion.words)))
-    if not spaces:
-        raise ConfigError("give at least one notion to fit a space on")
-    return spaces
-
-
-def check_spaces(spaces: Sequence[NotionSpace]) -> tuple[NotionSpace, ...]:
-    """The spaces as a tuple: at least one, distinct names, one backbone (else an error naming the culprit)."""
-    spaces = tuple(spaces)
-    if not spaces:
-        raise ConfigError("InDiReCT-CIR needs at least one notion space")
-    names = [s.name for s in spaces]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"two notion spaces are named {repeated[0]!r}: give each notion its own name")
-    first = spaces[0].backbone
-    for space in spaces[1:]:
-        if space.backbone.get("sha256") != first.get("sha256"):
-            raise ConfigError(f"notion space {space.name!r} was made with backbone {space.backbone.get('name')} "
-                              f"but {spaces[0].name!r} with {first.get('name')}: every space of a composed query "
-                              "must come from one backbone")
-    return spaces
-
-
-# ---------------------------------------------------------------------- routing
-
-
-def split_clauses(text: object, where: str = "the modification text") -> list[str]:
-    """The clauses of a modification text (split at commas and " and "), stripped; an empty text is refused."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError(f"{where} {text!r} is empty: give a text such as 'is red and has a navy background'")
-    clauses = [c.strip() for c in CLAUSE_SPLIT.split(text.strip()) if c and c.strip()]
-    if not clauses:
-        raise ConfigError(f"{where} {text!r} holds no words besides separators: give a text such as 'is red'")
-    return clauses
-
-
-def route_clauses(clause_features: torch.Tensor, spaces: Sequence[NotionSpace]) -> list[int]:
-    """Per clause, the index of the notion whose prompts are most similar to it: the largest cosine of CLIP text
-    features, maximum over the notion's prompts (ties: the notion listed first)."""
-    clauses = l2_normalize(as_matrix(clause_features, "clause features"))
-    if not any(len(s.prompts) for s in spaces):
-        raise ConfigError(f"none of the spaces {[s.name for s in spaces]} has prompts to route a text to: say "
-                          "which notion the text changes, e.g. change={'colour': 'red'}")
-    best = torch.stack([(clauses @ l2_normalize(s.prompt_features.float()).T).max(dim=1).values if len(s.prompts)
-                        else torch.full((len(clauses),), -torch.inf) for s in spaces], dim=1)
-    return [int(i) for i in best.argmax(dim=1)]  # argmax returns the first maximum
-
-
-@dataclass(frozen=True)
-class Route:
-    """What a composed query asks: the notions kept from the reference and the text of each changed notion."""
-
-    keep: tuple[str, ...]
-    change: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def changed(self) -> frozenset[str]:
-        return frozenset(self.change)
-
-
-def _notion_names(spaces: Sequence[NotionSpace]) -> list[str]:
-    return [s.name for s in spaces]
-
-
-def route(spaces: Sequence[NotionSpace], backbone: Backbone | None = None, text: str | None = None,
-          keep: Sequence[str] | None = None, change: Mapping[str, str] | None = None) -> Route:
-    """One query's route. ``change`` (notion -> text) and ``keep`` are explicit and override routing; ``text``
-    alone is routed automatically (``route_texts``). Notions not changed are kept unless ``keep`` says which."""
-    spaces = check_spaces(spaces)
-    names = _notion_names(spaces)
-    if change is not None and text is not None:
-        raise ConfigError("give the modification either as text='...' (routed automatically) or as change="
-                          "{notion: text}, not both")
-    if change is not None:
-        if not isinstance(change, Mapping):
-            raise ConfigError(f"change={change!r} must map notion names to texts, e.g. {{'{names[0]}': 'red'}}")
-        for notion, words in change.items():
-            _check_names([notion], names, "change")
-            split_clauses(words, f"the text for notion {notion!r}")
-        changed = {n: change[n].strip() for n in names if n in change}
-    elif text is not None:
-        split_clauses(text)
-        if backbone is None:
-            raise ConfigError("routing a text needs the backbone that encodes it")
-        changed = route_texts(spaces, backbone, [text])[0]
-    else:
-        changed = {}
-    if keep is None:
-        kept = tuple(n for n in names if n not in changed)
-    else:
-        if isinstance(keep, str):
-            keep = [keep]
-        _check_names(keep, names, "keep")
-        both = [n for n in keep if n in changed]
-        if both:
-            raise ConfigError(f"notion {both[0]!r} is both kept and changed: keep it or change it")
-        kept = tuple(n for n in names if n in set(keep))
-    if not kept and not changed:
-        raise ConfigError("the query keeps no notion and changes none: keep at least one notion of the reference "
-                          "or give a text")
-    return Route(kept, changed)
-
-
-def _check_names(given: Iterable[object], names: list[str], what: str) -> None:
-    for name in given:
-        if name not in names:
-            raise ConfigError(f"{what} names notion {name!r}, which is not among the notion spaces: use some of "
-                              f"{names}")
-
-
-def encode(backbone: Backbone, texts: Sequence[str], encoded: dict[str, torch.Tensor] | None = None
-           ) -> torch.Tensor:
-    """CLIP text features of ``texts``, each distinct text encoded once; ``encoded`` (text -> feature) is reused
-    and filled, so a clause that is also a changed notion's text is encoded once."""
-    encoded = {} if encoded is None else encoded
-    new = [t for t in dict.fromkeys(texts) if t not in encoded]
-    if new:
-        encoded.update(zip(new, backbone.encode_texts(new)))
-    return torch.stack([encoded[t] for t in texts]) if len(texts) else torch.zeros(0, 0)
-
-
-def route_texts(spaces: Sequence[NotionSpace], backbone: Backbone, texts: Sequence[str],
-                encoded: dict[str, torch.Tensor] | None = None) -> list[dict[str, str]]:
-    """Automatic routing of many texts: per text, notion -> its clauses joined with " and " (notion order)."""
-    spaces = check_spaces(spaces)
-    clauses = [split_clauses(t, f"the modification text of query {i}") for i, t in enumerate(texts)]
-    unique = list(dict.fromkeys(c for cs in clauses for c in cs))
-    chosen = dict(zip(unique, route_clauses(encode(backbone, unique, encoded), spaces)))
-    routed = []
-    for parts in clauses:
-        by_notion: dict[int, list[str]] = {}
-        for clause in parts:
-            by_notion.setdefault(chosen[clause], []).append(clause)
-        routed.append({spaces[i].name: " and ".join(by_notion[i]) for i in sorted(by_notion)})
-    return routed
-
-
-def oracle_changes(spaces: Sequence[NotionSpace], text: str, changed: str) -> dict[str, str]:
-    """Oracle routing of one query: the recorded changed factors ("+"-joined, in the text's order) as notions,
-    paired with the clauses in order (with another number of clauses, each changed notion gets the whole text)."""
-    by_factor = {s.factor: s.name for s in spaces if s.factor}
-    factors = [f for f in str(changed).split("+") if f]
-    missing = [f for f in factors if f not in by_factor]
-    if missing:
-        raise ConfigError(f"the query set records changed factor {missing[0]!r} but no notion space stands for it "
-                          f"(spaces stand for {sorted(by_factor)}): add that notion, or route automatically")
-    if not factors:
-        raise ConfigError(f"oracle routing needs the changed factors of every query; one records {changed!r}")
-    clauses = split_clauses(text)
-    pairs = zip(factors, clauses) if len(clauses) == len(factors) else ((f, text.strip()) for f in factors)
-    out: dict[str, list[str]] = {}
-    for factor, clause in pairs:
-        out.setdefault(by_factor[factor], []).append(clause)
-    order = _notion_names(spaces)
-    return {n: " and ".join(out[n]) for n in order if n in out}
-
-
-def pick_notion(spaces: Sequence[NotionSpace], backbone: Backbone, word: str) -> str:
-    """The notion a condition word picks (GeneCIS): the notion of that name (case and "colour"/"color" spelling
-    aside), else the notion automatic routing sends the word to."""
-    def plain(text: str) -> str:
-        return " ".join(text.lower().replace("colour", "color").split())
-
-    for space in spaces:
-        if plain(space.name) == plain(word):
-            return space.name
-    return spaces[route_clauses(backbone.encode_texts([word.strip()]), spaces)[0]].name
-
-
-def query_routes(spaces: Sequence[NotionSpace], backbone: Backbone, query_set: QuerySet,
-                 routing: str = "auto", encoded: dict[str, torch.Tensor] | None = None) -> list[Route]:
-    """Every query's route on ``query_set``: GeneCIS by its task's rule (``GENECIS_TASKS``), the others by
-    ``routing`` ("auto": from the text; "oracle": the recorded changed factors)."""
-    from .baselines import modification_texts
-
-    spaces = check_spaces(spaces)
-    if routing not in ROUTINGS:
-        raise ConfigError(f"routing={routing!r} must be one of {list(ROUTINGS)}")
-    texts = modification_texts(query_set)
-    names = _notion_names(spaces)
-    if query_set.benchmark == "genecis":
-        if routing == "oracle":
-            raise ConfigError("GeneCIS records no changed factors: its condition picks the notion, so route it with "
-                              "routing='auto'")
-        if query_set.subset not in GENECIS_TASKS:
-            raise ConfigError(f"GeneCIS task {query_set.subset!r} has no rule: use one of {list(GENECIS_TASKS)}")
-        picked = {t: pick_notion(spaces, backbone, t) for t in dict.fromkeys(texts)}
-        if GENECIS_TASKS[query_set.subset] == "focus":
-            return [Route((picked[t],), {}) for t in texts]
-        return [Route(tuple(n for n in names if n != picked[t]), {picked[t]: t.strip()}) for t in texts]
-    if routing == "oracle":
-        if "changed" not in query_set.info.columns:
-            raise ConfigError(f"{query_set.name} records no changed factors (info['changed']): oracle routing needs "
-                              "them; use routing='auto'")
-        changes = [oracle_changes(spaces, t, c) for t, c in zip(texts, query_set.info["changed"])]
-    else:
-        changes = route_texts(spaces, backbone, texts, encoded)
-    return [Route(tuple(n for n in names if n not in c), c) for c in changes]
-
-
-# ---------------------------------------------------------------------- scoring
 
 
 def part_statistics(embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

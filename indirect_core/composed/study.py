@@ -21,7 +21,8 @@ from .baselines import BASELINES, ComposedMethod, gallery_features, query_featur
 from .benchmarks import load_benchmark, write_circo_submission, write_cirr_submission
 from .evaluate import changed_groups, evaluate, evaluate_groups, rank_gallery, rank_subsets, results_table
 from .methods import METHODS, mapper_method
-from .notion_composed import DEFAULT_SOLVER, NotionComposed, fit_notion_spaces, routing_accuracy
+from .notion_composed import NotionComposed, routing_accuracy
+from .notion_spaces import DEFAULT_SOLVER, fit_notion_spaces
 from .queries import QuerySet
 
 SUBMISSION_K = 50

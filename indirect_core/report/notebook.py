@@ -7,7 +7,7 @@ import html
 import warnings
 from typing import Any
 
-from .._util.caveats import RandomWeightsWarning, banner_text
+from .._util.caveats import StandInWarning, banner_text
 
 BANNER_CLASS = "indirect-caveat"
 """CSS class of the one banner a page made with random weights shows (tests count it)."""
@@ -92,7 +92,7 @@ def start() -> None:
     warnings.filterwarnings("always" if collecting else "once")
     warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(torch|clip)\..*")
-    warnings.filterwarnings("ignore", category=RandomWeightsWarning)
+    warnings.filterwarnings("ignore", category=StandInWarning)
     warnings.filterwarnings("ignore", message="IProgress not found.*")
 
 

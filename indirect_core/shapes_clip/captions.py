@@ -57,11 +57,12 @@ PARTIAL_TEMPLATES: dict[tuple[str, ...], tuple[str, ...]] = {
 ("a photo of a {}", "a {} shape", "a shape in front of a {} background"), as a web-trained CLIP has seen such
 phrases; the notions' distractor words never occur in a caption."""
 CAPTION_KINDS: tuple[tuple[tuple[str, ...], float], ...] = (
-    (FACTORS, 0.3), (("shape",), 0.2), (("object_colour",), 0.12), (("background_colour",), 0.12),
-    (("shape", "object_colour"), 0.1), (("shape", "background_colour"), 0.08),
-    (("object_colour", "background_colour"), 0.08),
+    (FACTORS, 0.35), (("shape",), 0.2), (("object_colour",), 0.1), (("background_colour",), 0.1),
+    (("shape", "object_colour"), 0.1), (("shape", "background_colour"), 0.1),
+    (("object_colour", "background_colour"), 0.05),
 )
-"""(factors a caption names, probability): the mix each image's caption is drawn from."""
+"""(factors a caption names, probability): the mix captions are drawn from (per image, or per group of a ``pairs``
+batch: a group's captions then differ exactly where its images do)."""
 COLOUR_PAIRS: tuple[tuple[str, str], ...] = tuple((obj, bg) for obj in shapes.OBJECT_COLOURS
                                                   for bg in shapes.BACKGROUND_COLOURS if obj != bg)
 """The 90 (object colour, background colour) pairs synthetic-shapes draws."""
@@ -126,16 +127,18 @@ def training_batch(seed: int, step: int, n_groups: int = 10, design: str = "pair
     kinds = [kind for kind, _ in CAPTION_KINDS]
     weights = np.array([p for _, p in CAPTION_KINDS])
     rows = []
-    for shape, obj, bg in factors:
+    for index, (shape, obj, bg) in enumerate(factors):
         size = round(float(rng.uniform(*shapes.SIZE_RANGE)), 4)
         low, high = shapes.centre_range(size, RENDER_SIZE)
         x, y = rng.uniform(low, high, 2)
         row = {"shape": shape, "object_colour": obj, "background_colour": bg, "size": size,
                "x": round(float(x), 2), "y": round(float(y), 2),
                "rotation": round(float(rng.uniform(*shapes.ROTATION_RANGE)), 2)}
-        kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
-        templates = FULL_TEMPLATES if kind == FACTORS else PARTIAL_TEMPLATES[kind]
-        row["caption"] = caption(row, templates[rng.integers(len(templates))])
+        if design == "random" or index % len(shapes.DRAWN_SHAPES) == 0:  # a pairs group shares kind and template
+            kind = kinds[rng.choice(len(kinds), p=weights / weights.sum())]
+            templates = FULL_TEMPLATES if kind == FACTORS else PARTIAL_TEMPLATES[kind]
+            template = templates[rng.integers(len(templates))]
+        row["caption"] = caption(row, template)
         row["named"] = named_values(row, kind)
         rows.append(row)
     return rows
