@@ -3,6 +3,7 @@ sections in plan order, the result table computed from the planted runs.csv, the
 the skipped images, the time per job and model, and a failed job with its error."""
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -160,3 +161,7 @@ def test_indirect_cir_tables_follow_the_composed_results(tmp_path):
     assert "| shape + size_class | 4 | 0.00 |" in markdown and "| all | 10 | 60.00 |" in markdown
     block = markdown.split("changed: shape + size_class")[1]
     assert "| InDiReCT-CIR | **75.00** |" in block and "| image + text | 0.00 |" in block
+    verdict = ("R@1, the best method per changed factor(s), as measured: changed shape: image + text best (50.00); "
+               "next InDiReCT-CIR (25.00). changed shape + size_class: InDiReCT-CIR best (75.00); next image + text "
+               "(0.00).")
+    assert verdict in markdown and html.escape(verdict) in page

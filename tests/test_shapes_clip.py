@@ -49,22 +49,27 @@ def test_batches_depend_only_on_seed_and_step():
     assert captions.training_batch(0, 3) != captions.training_batch(1, 3)
 
 
-def test_pairs_batches_share_colours_within_a_group_and_captions_fit_their_positives():
-    rows = captions.training_batch(0, 0, n_groups=3)
-    for g in range(3):
-        group = rows[8 * g:8 * (g + 1)]
-        assert sorted(r["shape"] for r in group) == sorted(shapes.DRAWN_SHAPES)
-        assert len({(r["object_colour"], r["background_colour"]) for r in group}) == 1
+@pytest.mark.parametrize("design", ["pairs", "random"])
+def test_every_caption_fits_exactly_the_images_with_what_it_names(design):
+    rows = captions.training_batch(0, 0, n_groups=3, design=design)
     targets = captions.positives(rows)
     assert torch.equal(targets.diagonal(), torch.ones(24))  # every caption fits its own image
-    # a caption fits exactly the images that have every value it names; the words are in the caption
     for j, text in enumerate(rows):
         fits = [all(captions.named_values(image, [f]).get(f) == v for f, v in text["named"].items()) for image in rows]
         assert targets[:, j].tolist() == [float(x) for x in fits]
-        for value in text["named"].values():
-            assert value in text["caption"]
-    shape_only = [j for j, r in enumerate(rows) if set(r["named"]) == {"shape"}]
-    assert shape_only and all(targets[:, j].sum() == 3 for j in shape_only)  # one image per group has the shape
+        assert all(value in text["caption"] for value in text["named"].values())
+    kinds = {tuple(sorted(r["named"])) for step in range(10) for r in captions.training_batch(0, step, 3, design)}
+    assert ("shape",) in kinds and ("object_colour",) in kinds and len(kinds) >= 6
+
+
+def test_a_pairs_group_shares_its_colours_and_caption_kind():
+    for step in range(5):
+        rows = captions.training_batch(0, step, n_groups=3, design="pairs")
+        for g in range(3):
+            group = rows[8 * g:8 * (g + 1)]
+            assert sorted(r["shape"] for r in group) == sorted(shapes.DRAWN_SHAPES)
+            assert len({(r["object_colour"], r["background_colour"]) for r in group}) == 1
+            assert len({tuple(sorted(set(r["named"]) - {"size"})) for r in group}) == 1
 
 
 def test_no_size_word_for_sizes_between_the_classes():
@@ -313,3 +318,22 @@ def test_the_command_line_trains_and_prints_the_card(tmp_path, capsys):
     assert "held-out zero-shot top-1 (20 images" in printed and "sha256" in printed
     assert main(["train-backbone", str(tmp_path / "out"), "--steps", "0"]) == 2
     assert "--steps=0 must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_notebook_08_trains_resumes_and_shows_the_card(tmp_path):
+    """The notebook path: a tiny run with its card, loss curve and accuracy tables; run again after a finished
+    run, it trains anew into the same folder with identical weights."""
+    from indirect_core.batch.notebook_execution import execute_notebook
+
+    notebook = shipped.Path(__file__).parents[1] / "notebooks" / "08_train_backbone.ipynb"
+    parameters = {"architecture": "tiny", "steps": 4, "n_groups": 2, "eval_every": 2, "held_out_images": 20,
+                  "output_dir": str(tmp_path / "out")}
+    execute_notebook(notebook, tmp_path / "run.ipynb", parameters, cwd=tmp_path)
+    card = json.loads((tmp_path / "out" / shipped.CARD_FILE).read_text())
+    assert card["training"]["steps"] == 4 and [e["step"] for e in card["evaluations_during_training"]] == [2, 4]
+    text = (tmp_path / "run.ipynb").read_text()
+    assert "held-out zero-shot top-1 (20 images" in text and "accuracy_all_words" in text
+    first = (tmp_path / "out" / shipped.CHECKPOINT_FILE).read_bytes()
+    execute_notebook(notebook, tmp_path / "again.ipynb", parameters, cwd=tmp_path)
+    assert (tmp_path / "out" / shipped.CHECKPOINT_FILE).read_bytes() == first

@@ -181,6 +181,23 @@ def breakdown_table(by_changed: pd.DataFrame) -> pd.DataFrame:
     return table[[*TABLE_KEYS, *metrics]]
 
 
+def winners(by_changed: pd.DataFrame, metric: str = "R@1") -> str:
+    """Which method has the best ``metric`` for each combination of changed factors, as measured, in one sentence
+    per combination (ties named together)."""
+    if by_changed.empty or metric not in by_changed.columns:
+        return ""
+    lines = []
+    for changed, part in by_changed.groupby("changed", sort=False):
+        best = part[metric].max()
+        leaders = part.loc[part[metric] == best, "method"].tolist()
+        others = part.loc[part[metric] < best].sort_values(metric, ascending=False)
+        runner = (f"; next {others.iloc[0]['method']} ({100 * others.iloc[0][metric]:.{DECIMALS}f})"
+                  if len(others) else "")
+        lines.append(f"changed {str(changed).replace('+', ' + ')}: {' and '.join(leaders)} best "
+                     f"({100 * best:.{DECIMALS}f}){runner}.")
+    return f"{metric}, the best method per changed factor(s), as measured: " + " ".join(lines)
+
+
 def routing_html(routing: pd.DataFrame) -> str:
     """InDiReCT-CIR's routing accuracy (share of queries whose changed factors automatic routing finds exactly)."""
     rows = "".join(f"<tr><td>{html.escape(str(r['changed']).replace('+', ' + '))}</td><td class='num'>"

@@ -26,7 +26,8 @@ from .tables import STYLE as TABLE_STYLE
 from .tables import to_html, to_markdown
 from ..composed.methods import MAPPER_METHODS, method_name
 from .composed import (BY_CHANGED_FILE, NOTIONS_FILE, ROUTING_FILE, breakdown_table, notions_html, notions_markdown,
-                       routing_html, routing_markdown, to_html as composed_html, to_markdown as composed_markdown)
+                       routing_html, routing_markdown, to_html as composed_html, to_markdown as composed_markdown,
+                       winners)
 
 INDEX_FIGURES: dict[str, tuple[str, tuple[str, ...]]] = {
     "01_cache_embeddings": ("figures", ("samples",)),
@@ -211,8 +212,10 @@ def _notion_composed_tables(folder: Path) -> tuple[list[str], list[str]]:
         lines += [f"#### {title}", "", routing_markdown(read[ROUTING_FILE]), ""]
     if BY_CHANGED_FILE in read:
         table = breakdown_table(read[BY_CHANGED_FILE])
-        parts += ["<h4>By changed factor(s)</h4>", f"<div class='scroll'>{composed_html(table)}</div>"]
-        lines += ["#### By changed factor(s)", "", composed_markdown(table, marked=False), ""]
+        verdict = winners(read[BY_CHANGED_FILE])
+        parts += ["<h4>By changed factor(s)</h4>", f"<p>{html.escape(verdict)}</p>",
+                  f"<div class='scroll'>{composed_html(table)}</div>"]
+        lines += ["#### By changed factor(s)", "", verdict, "", composed_markdown(table, marked=False), ""]
     return parts, lines
 
 

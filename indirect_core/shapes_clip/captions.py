@@ -14,7 +14,7 @@ import torch
 
 from .._util.errors import ConfigError
 from ..data import synthetic_shapes as shapes
-from .settings import BATCH_DESIGNS
+from .settings import BATCH_DESIGNS, DEFAULTS
 
 TRAINING_STREAM = 0x5C11_7A1B
 """The first word of every training step's seed sequence [TRAINING_STREAM, seed, step]: a stream no evaluation
@@ -57,9 +57,9 @@ PARTIAL_TEMPLATES: dict[tuple[str, ...], tuple[str, ...]] = {
 ("a photo of a {}", "a {} shape", "a shape in front of a {} background"), as a web-trained CLIP has seen such
 phrases; the notions' distractor words never occur in a caption."""
 CAPTION_KINDS: tuple[tuple[tuple[str, ...], float], ...] = (
-    (FACTORS, 0.35), (("shape",), 0.2), (("object_colour",), 0.1), (("background_colour",), 0.1),
-    (("shape", "object_colour"), 0.1), (("shape", "background_colour"), 0.1),
-    (("object_colour", "background_colour"), 0.05),
+    (FACTORS, 0.3), (("shape",), 0.2), (("object_colour",), 0.12), (("background_colour",), 0.12),
+    (("shape", "object_colour"), 0.1), (("shape", "background_colour"), 0.08),
+    (("object_colour", "background_colour"), 0.08),
 )
 """(factors a caption names, probability): the mix captions are drawn from (per image, or per group of a ``pairs``
 batch: a group's captions then differ exactly where its images do)."""
@@ -104,7 +104,8 @@ def batch_size(n_groups: int) -> int:
     return len(shapes.DRAWN_SHAPES) * n_groups
 
 
-def training_batch(seed: int, step: int, n_groups: int = 10, design: str = "pairs") -> list[dict]:
+def training_batch(seed: int, step: int, n_groups: int = DEFAULTS["n_groups"], design: str = DEFAULTS["design"]
+                   ) -> list[dict]:
     """The factors, nuisances, caption and named factors (``named``) of every image of training step ``step``,
     drawn from numpy's ``default_rng([TRAINING_STREAM, seed, step])``: ``batch_size(n_groups)`` images."""
     if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or \
