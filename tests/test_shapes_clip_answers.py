@@ -5,7 +5,7 @@ or on feature rows permuted, fail: a change that scrambles the alignment of imag
 pass.
 
 Thresholds sit below the values measured on this split (in the comments) by a margin far larger than the spread
-across thread counts (1 vs 2 threads: zero-shot counts identical, MAP@R within 1e-6).
+across thread counts (measured at 1 and 2 threads: identical zero-shot counts and MAP@R to six decimals).
 """
 from __future__ import annotations
 
@@ -63,14 +63,16 @@ def test_zero_shot_accuracy_per_factor(shipped):
     backbone, data, features = shipped
     labels = {column: data.labels[column].astype(str).tolist() for column in FACTOR_NOTIONS}
     accuracy = {name: r["accuracy"] for name, r in zero_shot_by_notion(features, labels, backbone.encode_texts).items()}
-    assert accuracy["object colour"] >= 0.95 and accuracy["background colour"] >= 0.95
-    assert accuracy["shape"] >= 0.80
+    assert accuracy["object colour"] >= 0.95 and accuracy["background colour"] >= 0.95  # measured 1.000, 1.000
+    assert accuracy["shape"] >= 0.80  # measured 0.955
     shuffled = {c: list(np.random.default_rng(0).permutation(v)) for c, v in labels.items()}
     scrambled = zero_shot_by_notion(features, shuffled, backbone.encode_texts)
     assert all(r["accuracy"] < 0.3 for r in scrambled.values())  # chance is 1/8 and 1/10
 
 
 def test_each_notion_space_beats_clip_and_the_diagonal_holds(shipped):
+    """Measured MAP@R (InDiReCT / CLIP / best other space): shape 0.489 / 0.342 / 0.231, object colour
+    0.574 / 0.160 / 0.196, background colour 0.916 / 0.256 / 0.125."""
     backbone, data, features = shipped
     assert claims(backbone, data, features) == {**{f"beats CLIP on {n}": True for n in NOTIONS},
                                                 **{f"specific to {n}": True for n in NOTIONS}}
@@ -85,3 +87,14 @@ def test_a_shuffled_label_column_or_permuted_feature_rows_fail_the_same_checks(s
     assert not broken["beats CLIP on shape"] and not broken["specific to shape"]
     permuted = features[torch.from_numpy(np.random.default_rng(2).permutation(len(features)))]
     assert not any(claims(backbone, data, permuted).values())
+
+
+def test_the_shipped_card_matches_its_file_and_states_the_trained_numbers():
+    card = ic.backbone.read_card()
+    path = ic.backbone.verify_shapes_clip()
+    assert path.stat().st_size == card["checkpoint"]["bytes"] <= 40 * 1024 * 1024
+    assert card["training"]["wall_seconds"] <= 30 * 60 and card["training"]["threads"] == 1
+    accuracy = {name: r["accuracy"] for name, r in card["held_out"]["zero_shot"].items()}
+    assert accuracy["object colour"] >= 0.95 and accuracy["background colour"] >= 0.95 and accuracy["shape"] >= 0.80
+    assert card["held_out"]["split"] == {"dataset": "synthetic-shapes", "seed": 90_210, "n_images": 1000,
+                                         "image_size": 224}
