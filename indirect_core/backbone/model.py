@@ -48,6 +48,12 @@ class Backbone:
         return int(self.model.text_projection.shape[1])
 
     @property
+    def input_resolution(self) -> int:
+        """Side in pixels of the images the model sees (CLIP's preprocess resizes and crops to it): 224 for ViT-B/32,
+        64 for shapes-clip; attribution maps and object masks live on this grid."""
+        return int(self.model.visual.input_resolution)
+
+    @property
     def token_width(self) -> int:
         """Width of CLIP's token embeddings (the text transformer's width): the size of a pseudo-word token."""
         return int(self.model.token_embedding.weight.shape[1])
