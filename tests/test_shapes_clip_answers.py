@@ -98,3 +98,18 @@ def test_the_shipped_card_matches_its_file_and_states_the_trained_numbers():
     assert accuracy["object colour"] >= 0.95 and accuracy["background colour"] >= 0.95 and accuracy["shape"] >= 0.80
     assert card["held_out"]["split"] == {"dataset": "synthetic-shapes", "seed": 90_210, "n_images": 1000,
                                          "image_size": 224}
+
+
+def test_attribution_maps_and_object_masks_share_the_backbones_grid(shipped):
+    """On a 64 px backbone the maps are 64 x 64 and the masks are mapped onto the same grid, so the mask share is
+    defined; a uniform map puts exactly the object's area inside the mask."""
+    from PIL import Image
+
+    from indirect_core.analysis import attribution
+
+    backbone, data, _ = shipped
+    maps = attribution.explain_images(backbone, data.image_paths[:2], method="smoothgrad", samples=2, progress=False)
+    masks = [attribution.transform_mask(Image.open(data.masks[i]), backbone.input_resolution) for i in range(2)]
+    assert maps.shape == (2, 64, 64) and masks[0].shape == (64, 64) and backbone.input_resolution == 64
+    assert 0.0 <= attribution.mask_share(maps[0], masks[0]) <= 1.0
+    assert attribution.mask_share(torch.ones(64, 64), masks[1]) == pytest.approx(float(masks[1].float().mean()))
