@@ -370,6 +370,8 @@ def test_killed_batch_resumes_only_what_is_missing(tmp_path):
         assert path.stat().st_mtime_ns == mtime  # not executed again
     statuses = [json.loads(p.read_text())["state"] for p in (tmp_path / "runs").rglob("status.json")]
     assert statuses == ["succeeded"] * 4
+    seconds = json.loads(first.read_text())["seconds"]  # a skipped job's time is its earlier run's, not 0
+    assert seconds > 1 and f"| 01_cache | {seconds:.0f} |" in (tmp_path / "runs" / "tiny" / "README.md").read_text()
 
 
 BAD_PARAMETERS = [

@@ -165,3 +165,24 @@ def test_indirect_cir_tables_follow_the_composed_results(tmp_path):
                "next InDiReCT-CIR (25.00). changed shape + size_class: InDiReCT-CIR best (75.00); next image + text "
                "(0.00).")
     assert verdict in markdown and html.escape(verdict) in page
+
+
+def test_the_index_states_the_cross_notion_and_mask_share_verdicts_as_measured(run):
+    """A planted matrix where the shape space wins its column but loses to CLIP on object colour, and mask shares
+    where the background-colour space looks at the object more than the shape space: the index says both."""
+    run_dir, results = run
+    pd.DataFrame({"shape": [0.6, 0.2, 0.3], "object colour": [0.1, 0.2, 0.4]},
+                 index=pd.Index(["shape", "object colour", "CLIP"], name="space fitted for")).to_csv(
+        run_dir / EVALUATE / "cross_notion.csv")
+    attribution = run_dir / "shapes/tiny/04_attribution"
+    pd.DataFrame([{"space": s, "image": i, "mask_share": v, "object_area": 0.1}
+                  for s, values in (("shape", (0.3, 0.5)), ("background colour", (0.6, 0.6)))
+                  for i, v in enumerate(values)]).to_csv(attribution / "mask_share.csv", index=False)
+    markdown = (write_index(run_dir, {"name": "hand"}, results).parent / "README.md").read_text()
+    assert ("shape: its own space is the best space on its labels (MAP@R 0.600); it beats the CLIP features "
+            "(0.300). object colour: its own space is the best space on its labels (MAP@R 0.200); it does not beat "
+            "the CLIP features (0.400).") in markdown
+    assert ("Mean over 2 image(s), object area 10.0 %: shape: 40.0 % of the attribution inside the object (more "
+            "than a uniform map's 10.0 %). background colour: 60.0 % of the attribution inside the object (more than "
+            "a uniform map's 10.0 %). The paper expects the background-colour space to look less at the object "
+            "than the other notion spaces; here it does not.") in markdown

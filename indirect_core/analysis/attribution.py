@@ -235,6 +235,24 @@ def summarize_mask_share(shares: pd.DataFrame) -> pd.DataFrame:
                                  "object_area": "object area (uniform map)"}).round(3)
 
 
+def describe_mask_share(shares: pd.DataFrame) -> str:
+    """What the mask shares show, as measured, in one sentence per space: the mean share of attribution inside the
+    object against the object's area (what a uniform map gives), and whether the background-colour space, if any,
+    looks less at the object than the other notion spaces (the paper's expectation)."""
+    table = shares.groupby("space", sort=False)[["mask_share", "object_area"]].mean()
+    area = float(table["object_area"].mean())
+    lines = [f"{space}: {100 * row.mask_share:.1f} % of the attribution inside the object "
+             f"({'more' if row.mask_share > row.object_area else 'not more'} than a uniform map's "
+             f"{100 * row.object_area:.1f} %)." for space, row in table.iterrows()]
+    background = [s for s in table.index if "background" in str(s).lower()]
+    others = [s for s in table.index if s not in background and str(s) != "CLIP"]
+    if background and others:
+        low = table.loc[background, "mask_share"].max() < table.loc[others, "mask_share"].min()
+        lines.append(f"The paper expects the background-colour space to look less at the object than the other notion "
+                     f"spaces; here it {'does' if low else 'does not'}.")
+    return f"Mean over {shares['image'].nunique()} image(s), object area {100 * area:.1f} %: " + " ".join(lines)
+
+
 def explain_images(backbone, paths: Sequence[str | Path],
                    project: Callable[[torch.Tensor], torch.Tensor] | None = None,
                    method: str = "smoothgrad", samples: int = 25, noise: float = 0.15, window: int = 32,

@@ -97,6 +97,14 @@ def job_resources(job: Job) -> dict:
     return {"num_cpus": max(workers, job.threads), "num_gpus": gpus}
 
 
+def previous_seconds(job: Job, run_dir: Path) -> float:
+    """The notebook seconds of the job's earlier run in ``run_dir`` (its status file), 0 when unknown."""
+    try:
+        return float(json.loads((run_dir / job.id / "status.json").read_text()).get("seconds") or 0.0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0.0
+
+
 def previous_success(job: Job, run_dir: Path) -> bool:
     """True when this job already succeeded in ``run_dir`` with exactly these parameters."""
     path = run_dir / job.id / "status.json"

@@ -20,7 +20,7 @@ from .._util.errors import ConfigError, IndirectError
 from .notebook_execution import execute_notebook, render_html
 from .._util.progress import PROGRESS_ENV
 from ..engines import get_engine
-from .jobs import NOTEBOOKS_DIR, THREAD_ENV, Job, JobResult, job_resources, previous_success
+from .jobs import NOTEBOOKS_DIR, THREAD_ENV, Job, JobResult, job_resources, previous_seconds, previous_success
 from .plans import generate_dataset, load_plan, plan_jobs
 
 
@@ -99,7 +99,7 @@ def run_jobs(jobs: list[Job], run_dir: Path, n_jobs: int = 1, notebooks_dir: Pat
     pending = {job.id: job for job in jobs}
     for job in jobs:
         if previous_success(job, run_dir):
-            results[job.id] = JobResult(job, "skipped")
+            results[job.id] = JobResult(job, "skipped", previous_seconds(job, run_dir))
             pending.pop(job.id)
             log(f"[skip] {job.id} (succeeded earlier)")
     started = time.time()

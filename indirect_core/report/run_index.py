@@ -17,6 +17,8 @@ from typing import Sequence
 import pandas as pd
 
 from .._util.atomic import write_text_atomic
+from ..analysis.attribution import describe_mask_share
+from ..analysis.cross_notion import describe as describe_cross_notion
 from ..analysis.experiment import summarize
 from ..core.models import MODELS, display_name
 from .._util.naming import slug
@@ -79,6 +81,8 @@ class _Section:
     attribution: list[Path] = field(default_factory=list)
     composed: list = field(default_factory=list)
     composed_figures: list[Path] = field(default_factory=list)
+    claims: list[str] = field(default_factory=list)
+    attribution_claims: list[str] = field(default_factory=list)
     jobs: list = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -104,6 +108,12 @@ def _sections(run_dir: Path, results: Sequence) -> list[_Section]:
                                                          keep_default_na=False)))
         if result.job.notebook.startswith("03") and (folder / "runs.csv").is_file():
             section.evaluations.append((result, _read_runs(folder / "runs.csv"), record))
+            if (folder / "cross_notion.csv").is_file():
+                matrix = pd.read_csv(folder / "cross_notion.csv", index_col=0)
+                section.claims.append("Cross-notion matrix (the notion spaces of InDiReCT, MAP@R, mean over seeds), "
+                                      "as measured: " + describe_cross_notion(matrix))
+        if result.job.notebook.startswith("04") and (folder / "mask_share.csv").is_file():
+            section.attribution_claims.append(describe_mask_share(pd.read_csv(folder / "mask_share.csv")))
     return list(sections.values())
 
 
@@ -343,11 +353,15 @@ def write_index(run_dir: Path, plan: dict, results: Sequence, figures_dir: Path 
                          f"(<code>on_error: skip</code>):</p><ul>{items}</ul>")
             markdown += [f"**{len(section.skipped)} unreadable image(s) left out** (`on_error: skip`):", ""] + [
                 f"- `{p}`: {why}" for p, why in sorted(section.skipped.items())] + [""]
-        for key, title, figures in (("figures", "Figures", section.figures),
-                                    ("attribution", "Attribution", section.attribution)):
+        for key, title, figures, claims in (("figures", "Figures", section.figures, section.claims),
+                                            ("attribution", "Attribution", section.attribution,
+                                             section.attribution_claims)):
             if figures:
                 parts.append(f"<h3 id='{anchor}-{key}'>{title}</h3>")
                 markdown += [f"### {title}", ""]
+                for claim in claims:
+                    parts.append(f"<p>{html.escape(claim)}</p>")
+                    markdown += [claim, ""]
                 for figure in figures:
                     block, line = _figure(figure, run_dir)
                     parts.append(block)
