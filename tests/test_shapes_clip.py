@@ -206,6 +206,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     ({"design": "grid"}, "design='grid' must be one of"),
     ({"architecture": "rn50"}, "unknown architecture 'rn50'"),
     ({"lr": -1}, "lr=-1"),
+    ({"step": 5}, "unknown shapes-clip setting\\(s\\) \\['step'\\]"),
 ])
 def test_bad_settings_are_named(tmp_path, changes, message):
     with pytest.raises(ic.ConfigError, match=message):

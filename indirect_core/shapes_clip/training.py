@@ -12,6 +12,7 @@ embeddings are targets the image tower learns shapes against, as a classifier le
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import math
@@ -248,6 +249,11 @@ def train(work_dir: str | Path = SHIPPED_DIR, *, eval_every: int | None = 250, e
     steps and on Ctrl-C / SIGTERM (``TrainingInterrupted``), and a resumed run ends bit-identical to an
     uninterrupted one at the same thread count. ``eval_every`` steps, zero-shot accuracy on the first
     ``eval_images`` images of the held-out split (drawn in memory) is recorded."""
+    known = list(inspect.signature(check_settings).parameters)
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown shapes-clip setting(s) {unknown}: use {known}, eval_every, eval_images, "
+                          "held_out_seed, checkpoint_every, resume, progress or callback")
     settings = check_settings(**settings)
     if eval_every is not None:
         check_int("eval_every", eval_every, minimum=1)
