@@ -31,7 +31,8 @@ def cross_notion_matrix(result: StudyResult, data: Dataset, features: torch.Tens
     std over seeds is in ``.attrs["std"]``; ``.attrs["model"]`` names the solver."""
     model = model or next((m for m in INDIRECT_KEYS if m in result.settings.get("models", [])), None)
     if model is None or not any(fit[0] == model for fits in result.indirect_fits.values() for fit in fits):
-        raise ConfigError(f"the cross-notion matrix needs the fitted spaces of an InDiReCT model ({list(INDIRECT_KEYS)})"
+        raise ConfigError(f"the cross-notion matrix needs the fitted spaces of an InDiReCT model "
+                          f"({list(INDIRECT_KEYS)})"
                           f" among the evaluated models {result.settings.get('models')}")
     notions = list(result.indirect_fits)
     if len(notions) < 2:

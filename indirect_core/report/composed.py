@@ -240,7 +240,8 @@ def show_notion_composed(study: object) -> None:
 
     parts, plain = [], []
     if not study.notions.empty:
-        parts.append("<h4>InDiReCT-CIR's notion spaces (fitted on these prompts only)</h4>" + notions_html(study.notions))
+        parts.append("<h4>InDiReCT-CIR's notion spaces (fitted on these prompts only)</h4>"
+                     + notions_html(study.notions))
         plain.append(notions_markdown(study.notions))
     if not study.routing.empty:
         parts.append("<h4>Routing accuracy: share of queries whose changed factors automatic routing finds "
@@ -300,7 +301,8 @@ def write_study(study: object, folder: Path | str, title: str, backbone: dict, *
                         submissions=[str(p) for p in study.submissions], **settings)
     extra = []
     for name, table in ((BY_CHANGED_FILE, getattr(study, "by_changed", None)),
-                        (ROUTING_FILE, getattr(study, "routing", None)), (NOTIONS_FILE, getattr(study, "notions", None))):
+                        (ROUTING_FILE, getattr(study, "routing", None)),
+                        (NOTIONS_FILE, getattr(study, "notions", None))):
         if table is not None and not table.empty:
             extra.append(write_text_atomic(folder / name, table.to_csv(index=False)))
     if study.table.empty:

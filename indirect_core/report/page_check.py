@@ -1,8 +1,8 @@
 """Check a run's pages as a reader sees them: index.html and every notebook page in headless Chromium.
 
 At 1200 px wide, over the whole height of each page, a page must show exactly one banner with the caveat of the
-stand-in CLIP the run used (random weights or shapes-clip, ``_util.caveats``; none otherwise), at most a handful of progress lines per progress bar, no
-stderr box (the pink boxes of error output: progress and warnings belong elsewhere), no warning shown twice
+stand-in CLIP the run used (random weights or shapes-clip, ``_util.caveats``; none otherwise), at most a handful
+of progress lines per progress bar, no stderr box (the pink boxes of error output: progress and warnings belong elsewhere), no warning shown twice
 (printed by Python or listed in a warnings note), nothing cut off (content wider or taller than the box that
 clips or scrolls it, or wider than the page) and no table cell whose text wraps onto a second line (measured
 through the DOM). A screenshot of each whole page goes to ``<run>/screenshots/``.

@@ -28,5 +28,6 @@ BATCH_DESIGNS = ("pairs", "random")
 """``pairs``: the batch is groups of the 8 drawn shapes, each group sharing one (object colour, background colour)
 pair, so only the shape tells a group's images apart; ``random``: every factor drawn independently."""
 DEFAULTS: dict[str, Any] = {"architecture": "rn16-64", "steps": 2500, "seed": 0, "n_groups": 10, "design": "random",
-                            "lr": 1e-3, "warmup": 100, "text_freeze": 1000, "weight_decay": 0.1, "grad_clip": 1.0, "threads": 1}
+                            "lr": 1e-3, "warmup": 100, "text_freeze": 1000, "weight_decay": 0.1, "grad_clip": 1.0,
+                            "threads": 1}
 """The settings the shipped checkpoint was trained with (``make shapes-clip``)."""
