@@ -57,6 +57,7 @@ def _paths_in(driver, space: str) -> list[str]:
 def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from indirect_core.report.page_check import start_browser
@@ -81,7 +82,7 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
                 assert server.poll() is None, (tmp_path / "voila.log").read_text()
                 time.sleep(0.2)
         driver.get(f"http://127.0.0.1:{port}/")
-        wait = WebDriverWait(driver, 50)
+        wait = WebDriverWait(driver, 50, ignored_exceptions=(StaleElementReferenceException,))  # grids re-render
         box = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".indirect-query-text input"))[0]
         assert len(driver.find_elements(By.CSS_SELECTOR, ".indirect-caveat")) == 1  # random-tiny, said once
         assert driver.find_elements(By.CSS_SELECTOR, "img.indirect-hit") == []  # your own spaces: no query yet

@@ -357,7 +357,7 @@ def test_cli_prints_warnings_as_one_line_without_source(tmp_path, capsys, cache_
     folder = sorted(p for p in photos.iterdir() if p.is_dir())[0]
     code, out, err = _cli(capsys, "space", "fit", str(tmp_path / "clip"), "--clip", "--images", str(folder),
                           "--backbone", "auto", "--cache-dir", str(cache_dir))
-    assert code == 0 and err.startswith("warning: ") and "FALLING BACK TO RANDOM WEIGHTS" in err
+    assert code == 0 and err.startswith("warning: ") and "FALLING BACK TO SHAPES-CLIP" in err
     assert not re.search(r"\.py:\d+", err) and "load_backbone(" not in err and "Warning:" not in err
 
 

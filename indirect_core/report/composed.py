@@ -215,13 +215,17 @@ def routing_markdown(routing: pd.DataFrame) -> str:
 
 
 def notions_html(notions: pd.DataFrame) -> str:
-    """InDiReCT-CIR's notion spaces: prompts, where the words come from, solver and the overlap with the labels."""
-    columns = [c for c in ("subset", "notion", "prompts", "first prompts", "words", "solver", "dimensions", "overlap")
-               if c in notions.columns and (c != "subset" or notions[c].astype(bool).any())]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in columns) + "</tr>"
-                   for _, r in notions.iterrows())
-    return f"<table class='indirect-results'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """InDiReCT-CIR's notion spaces, one list item each (prompts, where the words come from, solver, dimensions and
+    the overlap with the labels): a list, so long prompts wrap within the page instead of widening a table."""
+    subsets = "subset" in notions.columns and notions["subset"].astype(bool).any()
+    items = []
+    for _, r in notions.iterrows():
+        where = f" ({html.escape(str(r['subset']))})" if subsets else ""
+        items.append(f"<li><strong>{html.escape(str(r['notion']))}</strong>{where}: {int(r['prompts'])} prompts, "
+                     f"first <em>{html.escape(str(r['first prompts']))}</em>; words: {html.escape(str(r['words']))}; "
+                     f"{html.escape(str(r['solver']))}, {int(r['dimensions'])} dimensions; "
+                     f"{html.escape(str(r['overlap']))}</li>")
+    return f"<ul class='notion-spaces'>{''.join(items)}</ul>"
 
 
 def notions_markdown(notions: pd.DataFrame) -> str:

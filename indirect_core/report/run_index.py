@@ -213,7 +213,7 @@ def _notion_composed_tables(folder: Path) -> tuple[list[str], list[str]]:
             for name in (NOTIONS_FILE, ROUTING_FILE, BY_CHANGED_FILE) if (folder / name).is_file()}
     if NOTIONS_FILE in read:
         parts += ["<h4>InDiReCT-CIR's notion spaces (fitted on these prompts only)</h4>",
-                  f"<div class='scroll'>{notions_html(read[NOTIONS_FILE])}</div>"]
+                  notions_html(read[NOTIONS_FILE])]
         lines += ["#### InDiReCT-CIR's notion spaces (fitted on these prompts only)", "",
                   notions_markdown(read[NOTIONS_FILE]), ""]
     if ROUTING_FILE in read:
