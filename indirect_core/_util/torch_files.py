@@ -1,4 +1,4 @@
-"""Files that ``torch.save`` wrote: loaded safely, and, when one cannot be read, why in words.
+"""Files that ``torch.save`` writes: written atomically, loaded safely, and, when one cannot be read, why in words.
 
 Loading is always ``weights_only=True`` (tensors, containers, numbers, strings) with the harmless types of
 ``HARMLESS_GLOBALS`` allowed too. A file that still fails is examined without unpickling anything: it is
@@ -7,6 +7,7 @@ loaded; callers turn that into their own error with what to do.
 """
 from __future__ import annotations
 
+import io
 import pickletools
 import re
 import zipfile
@@ -15,6 +16,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import torch
+
+from .atomic import atomic_path
 
 _PATH_CLASSES: dict[str, type] = {"PosixPath": PurePosixPath, "PurePosixPath": PurePosixPath,
                                   "WindowsPath": PureWindowsPath, "PureWindowsPath": PureWindowsPath}
@@ -37,6 +40,16 @@ class ReadFailure:
 
     kind: str
     reason: str
+
+
+def save_torch_file(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (temp file + rename), so a reader never sees half a file. Saved
+    through a buffer: torch.save would name the archive after the temp file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return Path(path)
 
 
 def load_weights(path: str | Path) -> Any:

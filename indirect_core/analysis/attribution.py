@@ -18,15 +18,13 @@ from PIL import Image
 from .._util.errors import ConfigError
 from .._util.validation import check_int, check_number
 from ..backbone.images import read_rgb
+from ..backbone.model import CLIP_MEAN, CLIP_STD
 from .._util.progress import progress_bar
 
 METHODS = ("smoothgrad", "integrated_gradients", "occlusion")
 METHOD_NAMES = {"smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated Gradients", "occlusion": "Occlusion"}
 """Each method's name as the paper and Captum write it."""
 
-# CLIP's Normalize(mean, std) constants, to invert preprocessing for display.
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def black_baseline(preprocess: Callable[[Image.Image], torch.Tensor], size: int = 500) -> torch.Tensor:

@@ -7,7 +7,6 @@ tests exercise the real loading code.
 """
 from __future__ import annotations
 
-import io
 import os
 import socket
 import warnings
@@ -20,10 +19,9 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     warnings.simplefilter("ignore", UserWarning)
     import clip
 
-from .._util.atomic import atomic_path
 from .._util.caveats import SHAPES_CLIP_MARKER, StandInWarning
 from .._util.errors import BackboneError, ConfigError
-from .._util.torch_files import DAMAGED, OBJECTS, error_summary, read_failure
+from .._util.torch_files import DAMAGED, OBJECTS, error_summary, read_failure, save_torch_file
 from .hashing import sha256_file
 from .model import Backbone
 from .shipped import SHAPES_CLIP, SHIPPED_DIR, verify_shapes_clip
@@ -68,11 +66,7 @@ def random_clip_checkpoint(architecture: str = "random-tiny", cache_dir: Path | 
         torch.manual_seed(seed)
         model = clip.model.CLIP(**RANDOM_ARCHITECTURES[architecture])
     clip.model.convert_weights(model)  # store fp16 like OpenAI's checkpoints
-    buffer = io.BytesIO()  # saved via a buffer: torch.save names the archive after the file, which is a temp name
-    torch.save(model.state_dict(), buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-    return path
+    return save_torch_file(model.state_dict(), path)
 
 
 def _random_checkpoint_path(architecture: str, cache_dir: Path | None, seed: int) -> Path:

@@ -22,6 +22,10 @@ from .images import read_rgb
 from .._util.naming import slug
 from .._util.progress import progress_bar
 
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+"""The per-channel mean and std of CLIP's preprocessing ``Normalize`` (OpenAI's values, every CLIP model)."""
+
 
 @dataclass
 class Backbone:

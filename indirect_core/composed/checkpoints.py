@@ -10,7 +10,6 @@ ignore it. The format is detected from the keys, so a bare state dict of either 
 """
 from __future__ import annotations
 
-import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -20,11 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._util.atomic import atomic_path
 from ..backbone import Backbone
 from .._util.errors import ConfigError
 from .._util.caveats import caveat_of
-from .._util.torch_files import DAMAGED, OBJECTS, load_weights, read_failure
+from .._util.torch_files import DAMAGED, OBJECTS, load_weights, read_failure, save_torch_file
 from .mappers import LinCIRPhi, Pic2WordMapper
 
 METADATA_KEY = "indirect_core"
@@ -196,12 +194,7 @@ def checkpoint_object(mapper: nn.Module, metadata: dict | None = None, epoch: in
 
 def save_checkpoint_object(obj: dict, path: str | Path) -> Path:
     """Write a checkpoint dict atomically (temp file + rename); return the path."""
-    path = Path(path)
-    buffer = io.BytesIO()  # via a buffer: torch.save would name the archive after the temp file
-    torch.save(obj, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-    return path
+    return save_torch_file(obj, path)
 
 
 def save_mapper(path: str | Path, mapper: nn.Module, metadata: dict | None = None, epoch: int = 0,

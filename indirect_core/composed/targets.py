@@ -7,7 +7,6 @@ weight dtype, caption list), written atomically under ``<cache_dir>/text-targets
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     warnings.simplefilter("ignore", UserWarning)
     import clip
 
-from .._util.atomic import atomic_path
+from .._util.torch_files import save_torch_file
 from ..backbone import Backbone, default_cache_dir, encode_token_embeddings
 from .._util.errors import ConfigError
 from .._util.progress import progress_bar
@@ -79,9 +78,6 @@ def text_targets(backbone: Backbone, captions: Sequence[str], cache_dir: str | P
             batch = ids[rows, :length].to(backbone.device)
             targets[rows] = encode_caption_ids(backbone.model, batch).float().cpu()
             bar.update(len(rows))
-    buffer = io.BytesIO()
-    torch.save({"format": TARGETS_FORMAT, "backbone": backbone.identity(), "captions_sha256": digest,
-                "n": len(captions), "targets": targets}, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
+    save_torch_file({"format": TARGETS_FORMAT, "backbone": backbone.identity(), "captions_sha256": digest,
+                     "n": len(captions), "targets": targets}, path)
     return targets

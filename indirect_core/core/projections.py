@@ -1,15 +1,12 @@
 """Save and load a fitted InDiReCT projection with what made it (prompts, backbone identity, seed)."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import torch
 
-from .._util.atomic import atomic_path
 from .._util.errors import ConfigError, DatasetError
-from .._util.torch_files import load_weights, read_failure
+from .._util.torch_files import load_weights, read_failure, save_torch_file
 from .models import INDIRECT_KEYS, MODELS, InDiReCT, InDiReCTLBFGS, model_key
 
 FORMAT = 2
@@ -24,11 +21,7 @@ def save_projection(model: InDiReCT | InDiReCTLBFGS, path: str | Path, prompts: 
               "loss": float(model.loss_), "loss_curve": [float(v) for v in model.loss_curve_],
               "n_iter": int(model.n_iter_), "prompts": list(prompts), "backbone": dict(backbone),
               "metadata": {k: v for k, v in metadata.items()}}
-    buffer = io.BytesIO()
-    torch.save(record, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-    return Path(path)
+    return save_torch_file(record, path)
 
 
 def load_projection(path: str | Path, backbone: Any) -> tuple[InDiReCT | InDiReCTLBFGS, dict]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import io
 import json
 import math
 import signal
@@ -34,12 +33,12 @@ with warnings.catch_warnings():  # clip-anytorch imports the deprecated pkg_reso
     warnings.simplefilter("ignore", UserWarning)
     import clip
 
-from .._util.atomic import atomic_path
 from .._util.errors import ConfigError
 from .._util.progress import progress_bar
-from .._util.torch_files import load_weights, read_failure
+from .._util.torch_files import load_weights, read_failure, save_torch_file
 from .._util.validation import check_choice, check_int, check_number
 from ..backbone import encode_token_embeddings
+from ..backbone.model import CLIP_MEAN, CLIP_STD
 from ..backbone.shipped import SHAPES_CLIP, SHIPPED_DIR
 from ..data import synthetic_shapes as shapes
 from .captions import RENDER_SIZE, positives, training_batch, vocabulary_texts
@@ -68,8 +67,8 @@ class TrainingInterrupted(ConfigError):
     """Training stopped by Ctrl-C or SIGTERM after its state was saved: run the same call again to resume."""
 
 
-_MEAN = torch.tensor((0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
-_STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
+_MEAN = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+_STD = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
 
 def render_pixels(rows: Sequence[dict], resolution: int, image_size: int = RENDER_SIZE) -> torch.Tensor:
@@ -109,12 +108,8 @@ def fp16_state_dict(model: clip.model.CLIP) -> dict:
 
 
 def save_checkpoint(model: clip.model.CLIP, path: str | Path) -> Path:
-    """Write the fp16 state dict atomically (through a buffer: torch.save names the archive after the file)."""
-    buffer = io.BytesIO()
-    torch.save(fp16_state_dict(model), buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
-    return Path(path)
+    """Write the fp16 state dict atomically."""
+    return save_torch_file(fp16_state_dict(model), path)
 
 
 class _UsedTokens:
@@ -308,10 +303,7 @@ def _train(settings: dict, work_dir: Path, eval_every: int | None, eval_images: 
         payload = {"format": STATE_FORMAT, "version": STATE_VERSION, "settings": settings, "step": step,
                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "losses": losses, "evaluations": evaluations, "spent": spent}
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        with atomic_path(state_path) as tmp:
-            tmp.write_bytes(buffer.getvalue())
+        save_torch_file(payload, state_path)
 
     resolution = model.visual.input_resolution
     held_out = None
