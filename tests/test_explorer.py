@@ -123,7 +123,8 @@ def test_voila_page_answers_typed_and_picked_queries(spaces, cache_dir, tmp_path
                    == "a red shape")
         driver.find_element(By.CSS_SELECTOR, ".indirect-compose").click()
         expected = search_composed(built, image=target, keep=["CLIP"], change={"colour": "a red shape"}, k=K)
-        wait.until(lambda d: _paths_in(d, "composed") == expected["path"].tolist())
+        slow = WebDriverWait(driver, 150, ignored_exceptions=(StaleElementReferenceException,))  # a loaded machine
+        slow.until(lambda d: _paths_in(d, "composed") == expected["path"].tolist())
         assert "composed query: keep CLIP of image" in driver.find_element(By.CSS_SELECTOR, ".indirect-explorer").text
 
         broken = tmp_path / "broken.png"
